@@ -1,0 +1,40 @@
+//! The one error type of the use-case layer. The HTTP layer maps each variant
+//! to a status and a body in exactly one place.
+
+use crate::store::{Constraint, StoreError};
+use keyzone_domain::ValidationErrors;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    #[error("validation failed: {0}")]
+    Validation(ValidationErrors),
+    #[error("{entity} not found")]
+    NotFound { entity: &'static str },
+    #[error("conflict: {}", .0.message())]
+    Conflict(Constraint),
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
+    #[error("unauthorized")]
+    Unauthorized,
+    /// The database could not be reached; worth retrying.
+    #[error("storage unavailable")]
+    Unavailable(#[source] StoreError),
+    #[error("internal error")]
+    Internal(#[source] StoreError),
+}
+
+impl From<ValidationErrors> for CoreError {
+    fn from(e: ValidationErrors) -> Self {
+        CoreError::Validation(e)
+    }
+}
+
+impl From<StoreError> for CoreError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(c) => CoreError::Conflict(c),
+            e @ StoreError::Unavailable(_) => CoreError::Unavailable(e),
+            e => CoreError::Internal(e),
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! Keyzone's use cases. Each module is one part of the product; the storage
+//! interfaces it needs are declared next to it (in [`store`]) and implemented
+//! by `keyzone-store`, so this crate never knows which database it runs on.
+
+pub mod auth;
+pub mod error;
+pub mod permissions;
+pub mod store;
+pub mod zones;
+
+pub use auth::{ApiKeys, Principal};
+pub use error::CoreError;
+pub use store::{Constraint, StoreError};
+pub use zones::Zones;

@@ -1,0 +1,158 @@
+//! Zone management: create, read, list, update, delete.
+
+use crate::auth::Principal;
+use crate::error::CoreError;
+use crate::store::{Constraint, StoreError, ZoneFilter, ZoneStore};
+use keyzone_domain::validation::slugify;
+use keyzone_domain::zone::{Zone, ZoneChanges, ZoneDraft};
+use keyzone_domain::{OrganizationId, Page, PageRequest, ValidationErrors, ZoneId};
+use std::sync::Arc;
+
+const ENTITY: &str = "zone";
+
+pub struct Zones {
+    store: Arc<dyn ZoneStore>,
+}
+
+impl Zones {
+    pub fn new(store: Arc<dyn ZoneStore>) -> Self {
+        Self { store }
+    }
+
+    /// `organization_id`, when a caller names one, must be the caller's own.
+    fn check_organization(
+        principal: &Principal,
+        named: Option<&str>,
+    ) -> Result<OrganizationId, CoreError> {
+        let own = principal.organization_id();
+        match named {
+            Some(id) if id != own.as_str() => Err(CoreError::NotFound {
+                entity: "organization",
+            }),
+            _ => Ok(own.clone()),
+        }
+    }
+
+    pub async fn create(
+        &self,
+        principal: &Principal,
+        organization_id: Option<&str>,
+        draft: ZoneDraft,
+    ) -> Result<Zone, CoreError> {
+        draft.validate()?;
+        let org = Self::check_organization(principal, organization_id)?;
+        let explicit_slug = draft.slug.clone();
+        let base = explicit_slug
+            .clone()
+            .unwrap_or_else(|| slugify(&draft.name));
+        let mut zone = draft.into_zone(ZoneId::generate(), org, base.clone());
+        // A derived slug that is taken gets a short random suffix; a slug the
+        // caller chose is theirs to fix (409).
+        for attempt in 0..8 {
+            match self.store.insert_zone(&zone).await {
+                Ok(()) => return Ok(zone),
+                Err(StoreError::Conflict(Constraint::ZoneSlugUnique))
+                    if explicit_slug.is_none() && attempt < 7 =>
+                {
+                    let suffix = &keyzone_domain::id::random_id()[..6];
+                    let stem: String = base.chars().take(63 - 7).collect();
+                    zone.slug = format!("{}-{suffix}", stem.trim_end_matches('-'));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(CoreError::Conflict(Constraint::ZoneSlugUnique))
+    }
+
+    pub async fn get(&self, principal: &Principal, id: &str) -> Result<Zone, CoreError> {
+        let id = ZoneId::parse(id).map_err(|_| CoreError::NotFound { entity: ENTITY })?;
+        self.store
+            .get_zone(principal.organization_id(), &id)
+            .await?
+            .ok_or(CoreError::NotFound { entity: ENTITY })
+    }
+
+    pub async fn list(
+        &self,
+        principal: &Principal,
+        organization_id: Option<&str>,
+        filter: &ZoneFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Zone>, CoreError> {
+        let org = match Self::check_organization(principal, organization_id) {
+            Ok(org) => org,
+            // Filtering by another organization matches nothing.
+            Err(_) => {
+                return Ok(Page {
+                    items: vec![],
+                    has_next: false,
+                    has_prev: false,
+                    total_count: page.with_total.then_some(0),
+                })
+            }
+        };
+        Ok(self.store.list_zones(&org, filter, page).await?)
+    }
+
+    pub async fn update(
+        &self,
+        principal: &Principal,
+        id: &str,
+        changes: ZoneChanges,
+    ) -> Result<Zone, CoreError> {
+        let mut zone = self.get(principal, id).await?;
+        changes.validate()?;
+        if zone.owner_type == keyzone_domain::zone::OwnerType::Platform {
+            return Err(CoreError::Forbidden(
+                "platform-owned zones cannot be modified through the API",
+            ));
+        }
+        // These fields name entities of the zone (applications, resources,
+        // providers). Until those exist in the store, no value can be valid.
+        let mut errs = ValidationErrors::new();
+        for (field, value) in [
+            (
+                "default_mcp_gateway_application_id",
+                &changes.default_mcp_gateway_application_id,
+            ),
+            ("default_resource_id", &changes.default_resource_id),
+            ("user_identity_provider_id", &changes.user_identity_provider_id),
+        ] {
+            if let Some(Some(v)) = value {
+                if Some(v) != field_value(&zone, field) {
+                    errs.add(field, "does not name an entity of this zone");
+                }
+            }
+        }
+        errs.into_result()?;
+        changes.apply(&mut zone);
+        if self.store.update_zone(&zone).await? {
+            Ok(zone)
+        } else {
+            Err(CoreError::NotFound { entity: ENTITY })
+        }
+    }
+
+    pub async fn delete(&self, principal: &Principal, id: &str) -> Result<(), CoreError> {
+        let zone = self.get(principal, id).await?;
+        if zone.owner_type == keyzone_domain::zone::OwnerType::Platform {
+            return Err(CoreError::Forbidden(
+                "platform-owned zones cannot be deleted through the API",
+            ));
+        }
+        if self.store.delete_zone(&zone.organization_id, &zone.id).await? {
+            Ok(())
+        } else {
+            Err(CoreError::NotFound { entity: ENTITY })
+        }
+    }
+}
+
+fn field_value<'z>(zone: &'z Zone, field: &str) -> Option<&'z String> {
+    match field {
+        "default_mcp_gateway_application_id" => zone.default_mcp_gateway_application_id.as_ref(),
+        "default_resource_id" => zone.default_resource_id.as_ref(),
+        "user_identity_provider_id" => zone.user_identity_provider_id.as_ref(),
+        _ => None,
+    }
+}

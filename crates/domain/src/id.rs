@@ -1,0 +1,137 @@
+//! Newtype identifiers, parsed at the edge.
+//!
+//! Every id is 20 characters of `[a-z0-9]` starting with a letter: a valid DNS
+//! label (zone ids become host names under `KEYZONE_ZONE_DOMAIN`), lowercase,
+//! and about 103 bits of randomness, so ids cannot be guessed or enumerated.
+
+use rand::Rng;
+use std::fmt;
+
+pub const ID_LEN: usize = 20;
+const LETTERS: &[u8] = b"abcdefghijklmnopqrstuvwxyz";
+const ALPHANUM: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a valid identifier")]
+pub struct IdError;
+
+/// A fresh random id string in the shape every Keyzone id has.
+pub fn random_id() -> String {
+    let mut rng = rand::rngs::OsRng;
+    let mut s = String::with_capacity(ID_LEN);
+    s.push(LETTERS[rng.gen_range(0..LETTERS.len())] as char);
+    for _ in 1..ID_LEN {
+        s.push(ALPHANUM[rng.gen_range(0..ALPHANUM.len())] as char);
+    }
+    s
+}
+
+/// True if `s` has the shape of a Keyzone id. Anything else cannot name a row,
+/// so callers answer "not found" without asking the store.
+pub fn is_valid_id(s: &str) -> bool {
+    s.len() == ID_LEN
+        && s.as_bytes()[0].is_ascii_lowercase()
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+}
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn generate() -> Self {
+                Self(random_id())
+            }
+            pub fn parse(s: &str) -> Result<Self, IdError> {
+                if is_valid_id(s) {
+                    Ok(Self(s.to_owned()))
+                } else {
+                    Err(IdError)
+                }
+            }
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+        impl TryFrom<String> for $name {
+            type Error = IdError;
+            fn try_from(s: String) -> Result<Self, IdError> {
+                if is_valid_id(&s) { Ok(Self(s)) } else { Err(IdError) }
+            }
+        }
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0
+            }
+        }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({})", stringify!($name), self.0)
+            }
+        }
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+}
+
+id_type!(
+    /// A zone: one tenant, with its own authorization server.
+    ZoneId
+);
+id_type!(
+    /// The organization that owns zones. A deployment has one.
+    OrganizationId
+);
+id_type!(
+    /// A management API key.
+    ApiKeyId
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_ids_are_dns_labels() {
+        for _ in 0..1000 {
+            let id = ZoneId::generate();
+            let s = id.as_str();
+            assert!(is_valid_id(s), "{s}");
+            assert!(s.len() <= 63);
+            assert!(s.as_bytes()[0].is_ascii_lowercase());
+            assert_eq!(ZoneId::parse(s).unwrap(), id);
+        }
+    }
+
+    #[test]
+    fn ids_do_not_repeat() {
+        let set: std::collections::HashSet<_> = (0..10_000).map(|_| random_id()).collect();
+        assert_eq!(set.len(), 10_000);
+    }
+
+    #[test]
+    fn malformed_ids_are_refused() {
+        for bad in [
+            "",
+            "ABCDEFGHIJKLMNOPQRST",
+            "1bcdefghijklmnopqrst",
+            "abcdefghijklmnopqrs",
+            "abcdefghijklmnopqrstu",
+            "abcdefghij-lmnopqrst",
+            "abcdefghij'lmnopqrst",
+        ] {
+            assert!(ZoneId::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+}

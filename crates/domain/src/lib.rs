@@ -1,0 +1,15 @@
+//! Keyzone's domain: the types every other crate speaks, and the rules that
+//! make a value valid. Nothing here does I/O, so every rule is unit-testable.
+
+pub mod id;
+pub mod organization;
+pub mod page;
+pub mod time;
+pub mod urls;
+pub mod validation;
+pub mod zone;
+
+pub use id::{ApiKeyId, IdError, OrganizationId, ZoneId};
+pub use page::{Cursor, Page, PageRequest, PageWindow, Positioned};
+pub use time::Timestamp;
+pub use validation::{FieldError, ValidationErrors};

@@ -1,0 +1,50 @@
+//! Database errors to store errors. Constraint names of the schema map to
+//! meanings here and only here.
+
+use keyzone_core::store::{Constraint, StoreError};
+use sqlx::error::{DatabaseError, ErrorKind};
+
+/// (PostgreSQL constraint name, SQLite "table.column, …" text, meaning).
+/// SQLite does not report constraint names, only the columns involved.
+const CONSTRAINTS: &[(&str, &str, Constraint)] = &[
+    (
+        "zones_organization_slug_key",
+        "zones.organization_id, zones.slug",
+        Constraint::ZoneSlugUnique,
+    ),
+    (
+        "api_keys_key_hash_key",
+        "api_keys.key_hash",
+        Constraint::ApiKeyHashUnique,
+    ),
+];
+
+fn constraint_of(db: &dyn DatabaseError) -> Constraint {
+    if let Some(name) = db.constraint() {
+        if let Some((_, _, c)) = CONSTRAINTS.iter().find(|(n, _, _)| *n == name) {
+            return *c;
+        }
+    }
+    let message = db.message();
+    if let Some(cols) = message.split_once("constraint failed: ").map(|(_, c)| c) {
+        if let Some((_, _, c)) = CONSTRAINTS.iter().find(|(_, s, _)| *s == cols) {
+            return *c;
+        }
+    }
+    Constraint::Other
+}
+
+pub fn map_sqlx_error(e: sqlx::Error) -> StoreError {
+    match e {
+        sqlx::Error::Database(db) => match db.kind() {
+            ErrorKind::UniqueViolation => StoreError::Conflict(constraint_of(db.as_ref())),
+            _ => StoreError::Other(Box::new(sqlx::Error::Database(db))),
+        },
+        e @ (sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed) => StoreError::Unavailable(Box::new(e)),
+        e => StoreError::Other(Box::new(e)),
+    }
+}

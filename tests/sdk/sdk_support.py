@@ -1,0 +1,149 @@
+"""Assertion helpers shared by the SDK conformance tests (plain module, not a conftest)."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from typing import Any, Callable, Iterable, List, Optional
+
+import httpx
+from keycardai_api import APIStatusError, KeycardAPI
+from keycardai_api.types import ZoneListResponse
+
+# Zone ids double as DNS labels: lowercase, starts with a letter, 20 chars.
+ZONE_ID_RE = re.compile(r"^[a-z][a-z0-9]{19}$")
+SLUG_RE = re.compile(r"^[a-z0-9-]{1,63}$")
+RFC3339_RE = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+ERROR_KEYS = ("code", "message", "details", "path", "request_id", "status", "timestamp")
+ERROR_CODES = {
+    "validation_error",
+    "bad_request",
+    "unauthorized",
+    "forbidden",
+    "not_found",
+    "conflict",
+    "rate_limit_exceeded",
+    "internal_error",
+    "service_unavailable",
+}
+# A well-formed zone id that no server will ever have issued.
+UNKNOWN_ZONE_ID = "zzzzzzzzzzzzzzzzzzzz"
+MAX_PAGES = 500
+
+
+def unique_name(label: str) -> str:
+    return f"sdk {label} {secrets.token_hex(4)}"
+
+
+def assert_error_body(
+    body: Any,
+    status: int,
+    code: Optional[str] = None,
+    *,
+    context: str = "",
+    request_id: Optional[str] = None,
+) -> dict:
+    """Check the documented error envelope {code,message,details[],path,request_id,status,timestamp}."""
+    where = f" ({context})" if context else ""
+    assert isinstance(body, dict), f"expected a JSON object error body{where}, got {type(body).__name__}: {body!r}"
+    missing = [k for k in ERROR_KEYS if k not in body]
+    assert not missing, f"error body{where} is missing keys {missing}; got {body!r}"
+    assert body["status"] == status, f"expected error body status == {status}{where}, got {body['status']!r}"
+    assert isinstance(body["code"], str) and body["code"], f"expected a non-empty string code{where}, got {body!r}"
+    if code is not None:
+        assert body["code"] == code, f"expected error code {code!r}{where}, got {body['code']!r} in {body!r}"
+    assert isinstance(body["message"], str) and body["message"], f"expected a non-empty message{where}: {body!r}"
+    assert isinstance(body["details"], list), f"expected details to be a list{where}, got {body['details']!r}"
+    for d in body["details"]:
+        assert isinstance(d, dict) and {"code", "field", "message"} <= set(d), (
+            f"expected every details entry{where} to be an object with code, field, message; got {d!r}"
+        )
+    assert isinstance(body["path"], str) and body["path"], f"expected a non-empty path{where}: {body!r}"
+    assert isinstance(body["request_id"], str) and body["request_id"], f"expected a non-empty request_id{where}"
+    if request_id is not None:
+        assert body["request_id"] == request_id, (
+            f"expected request_id {request_id!r}{where}, got {body['request_id']!r}"
+        )
+    assert isinstance(body["timestamp"], str) and RFC3339_RE.match(body["timestamp"]), (
+        f"expected an RFC 3339 timestamp{where}, got {body['timestamp']!r}"
+    )
+    return body
+
+
+def assert_sdk_error(err: APIStatusError, status: int, code: Optional[str] = None, *, context: str = "") -> dict:
+    assert err.status_code == status, f"expected HTTP {status} ({context}), got {err.status_code}: {err.body!r}"
+    ctype = err.response.headers.get("content-type", "")
+    assert "json" in ctype, f"expected a JSON content-type on the {status} error ({context}), got {ctype!r}"
+    body = assert_error_body(err.body, status, code, context=context)
+    header_id = err.response.headers.get("x-request-id")
+    assert header_id == body["request_id"], (
+        f"expected error body request_id to equal the X-Request-ID header ({context}): "
+        f"header {header_id!r}, body {body['request_id']!r}"
+    )
+    return body
+
+
+def assert_raw_error(resp: httpx.Response, status: int, code: Optional[str] = None, *, context: str = "") -> dict:
+    ctx = context or f"{resp.request.method} {resp.request.url.raw_path.decode()}"
+    assert resp.status_code == status, f"expected HTTP {status} for {ctx}, got {resp.status_code}: {resp.text[:500]!r}"
+    ctype = resp.headers.get("content-type", "")
+    assert "json" in ctype, f"expected a JSON content-type for {ctx}, got {ctype!r} (body {resp.text[:200]!r})"
+    try:
+        body = resp.json()
+    except ValueError:
+        raise AssertionError(f"expected a JSON error body for {ctx}, got {resp.text[:500]!r}") from None
+    return assert_error_body(body, status, code, context=ctx)
+
+
+def detail_fields(body: dict) -> List[str]:
+    return [str(d.get("field")) for d in body.get("details", []) if isinstance(d, dict)]
+
+
+def assert_detail_field(body: dict, pred: Callable[[str], bool], expectation: str) -> None:
+    fields = detail_fields(body)
+    assert any(pred(f) for f in fields), (
+        f"expected a details[] entry whose field {expectation}; got fields {fields} in {body!r}"
+    )
+
+
+def total_zone_count(client: KeycardAPI) -> int:
+    page = client.zones.list(limit=1, expand=["total_count"])
+    tc = page.pagination.total_count
+    assert isinstance(tc, int) and not isinstance(tc, bool), (
+        f"expected pagination.total_count to be an int with expand[]=total_count, got {tc!r}"
+    )
+    return tc
+
+
+def next_cursor(page: ZoneListResponse) -> Optional[str]:
+    return page.pagination.after_cursor or page.page_info.end_cursor
+
+
+def prev_cursor(page: ZoneListResponse) -> Optional[str]:
+    return page.pagination.before_cursor or page.page_info.start_cursor
+
+
+def page_forward(client: KeycardAPI, limit: int = 100, **params: Any) -> List[ZoneListResponse]:
+    """Follow `after` cursors from the start until has_next_page is False; return every page."""
+    pages: List[ZoneListResponse] = []
+    page = client.zones.list(limit=limit, **params)
+    seen_cursors = set()
+    while True:
+        pages.append(page)
+        assert len(page.items) <= limit, f"expected at most limit={limit} items per page, got {len(page.items)}"
+        if not page.page_info.has_next_page:
+            return pages
+        cur = next_cursor(page)
+        assert cur, f"expected an after cursor (pagination.after_cursor or page_info.end_cursor) when has_next_page is True; page {len(pages)}"
+        assert cur not in seen_cursors, f"server returned the same cursor {cur!r} twice: pagination is not advancing"
+        seen_cursors.add(cur)
+        assert len(pages) < MAX_PAGES, f"gave up after {MAX_PAGES} pages: has_next_page never became False"
+        page = client.zones.list(limit=limit, after=cur, **params)
+
+
+def all_zone_ids(client: KeycardAPI, **params: Any) -> List[str]:
+    return [z.id for p in page_forward(client, **params) for z in p.items]
+
+
+def ids(items: Iterable[Any]) -> List[str]:
+    return [z.id for z in items]
