@@ -171,7 +171,8 @@ def server(request: pytest.FixtureRequest, database_url: Optional[str]) -> Itera
     if not bin_path.is_file() or not os.access(bin_path, os.X_OK):
         pytest.fail(
             f"keyzone binary not found or not executable at {bin_path}; build it first "
-            "(cargo build --bin keyzone) or point KEYZONE_BIN at it"
+            "(cargo build --bin keyzone) or point KEYZONE_BIN at it",
+            pytrace=False,
         )
 
     tmp_dir = Path(tempfile.mkdtemp(prefix=f"keyzone-sdk-{backend}-"))
@@ -233,12 +234,11 @@ def server(request: pytest.FixtureRequest, database_url: Optional[str]) -> Itera
     if not ready:
         _stop(proc)
         _STATE["keep_tmp"] = True
-        _STATE["startup_failed"] = True
         # Every test reports this (session fixture errors are cached); the logs
         # are printed once, in the "keyzone server logs" section at the end.
         pytest.fail(
-            f"keyzone ({backend}) did not become ready within {READY_TIMEOUT_S:.0f}s: "
-            f"expected GET {base_url}/readyz -> 200; last: {last}. "
+            f"keyzone ({backend}) failed to start: expected GET {base_url}/readyz -> 200 "
+            f"within {READY_TIMEOUT_S:.0f}s; last: {last}. "
             f"Command: {bin_path} serve. Server logs: see the 'keyzone server logs' section below.",
             pytrace=False,
         )

@@ -7,6 +7,7 @@ import secrets
 from typing import Any, Callable, Iterable, List, Optional
 
 import httpx
+import pytest
 from keycardai_api import APIStatusError, KeycardAPI
 from keycardai_api.types import ZoneListResponse
 
@@ -68,6 +69,21 @@ def assert_error_body(
         f"expected an RFC 3339 timestamp{where}, got {body['timestamp']!r}"
     )
     return body
+
+
+def expect_error(exc_cls: type, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> APIStatusError:
+    """Call an SDK method that must fail with `exc_cls`; fail with a readable message otherwise."""
+    try:
+        result = fn(*args, **kwargs)
+    except exc_cls as e:
+        return e
+    except APIStatusError as e:
+        pytest.fail(
+            f"expected {what} to fail with {exc_cls.__name__}, got HTTP {e.status_code} "
+            f"({type(e).__name__}): {e.body!r:.500}",
+            pytrace=False,
+        )
+    pytest.fail(f"expected {what} to fail with {exc_cls.__name__}, but it succeeded: {result!r:.500}", pytrace=False)
 
 
 def assert_sdk_error(err: APIStatusError, status: int, code: Optional[str] = None, *, context: str = "") -> dict:

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from keycardai_api import NotFoundError
 
-from sdk_support import UNKNOWN_ZONE_ID, assert_error_body, assert_raw_error, assert_sdk_error, unique_name
+from sdk_support import UNKNOWN_ZONE_ID, assert_error_body, assert_raw_error, assert_sdk_error, expect_error, unique_name
 
 ONE_MIB = 1024 * 1024
 
@@ -114,9 +114,14 @@ def test_client_request_id_is_echoed(http):
 
 
 def test_client_request_id_through_the_sdk(client):
-    with pytest.raises(NotFoundError) as exc:
-        client.zones.retrieve(UNKNOWN_ZONE_ID, extra_headers={"X-Client-Request-ID": "abc-123"})
-    body = assert_sdk_error(exc.value, 404, "not_found", context="SDK retrieve with X-Client-Request-ID")
+    err = expect_error(
+        NotFoundError,
+        "GET of an unknown zone",
+        client.zones.retrieve,
+        UNKNOWN_ZONE_ID,
+        extra_headers={"X-Client-Request-ID": "abc-123"},
+    )
+    body = assert_sdk_error(err, 404, "not_found", context="SDK retrieve with X-Client-Request-ID")
     assert body["request_id"] == "abc-123", f"expected request_id 'abc-123', got {body['request_id']!r}"
 
 

@@ -18,6 +18,7 @@ from sdk_support import (
     all_zone_ids,
     assert_detail_field,
     assert_sdk_error,
+    expect_error,
     ids,
     next_cursor,
     page_forward,
@@ -81,7 +82,7 @@ def test_create_minimal_defaults_and_protocol_urls(client, server):
 
     oauth2, openid = zone.protocols.oauth2, zone.protocols.openid
     issuer = oauth2.issuer
-    assert issuer.startswith(server.public_url), f"expected issuer to start with {server.public_url!r}, got {issuer!r}"
+    assert issuer.startswith(server.public_url + "/"), f"expected issuer under {server.public_url + '/'!r}, got {issuer!r}"
     assert not issuer.endswith("/"), f"expected issuer without trailing slash, got {issuer!r}"
     urls = {
         "token_endpoint": oauth2.token_endpoint,
@@ -216,11 +217,10 @@ INVALID_CREATES = [
 @pytest.mark.parametrize("kwargs, field_pred, field_expectation", INVALID_CREATES)
 def test_create_invalid_is_400_validation_error_and_creates_nothing(client, kwargs, field_pred, field_expectation):
     count_before = total_zone_count(client)
-    with pytest.raises(BadRequestError) as exc:
-        client.zones.create(**kwargs)
-    body = assert_sdk_error(exc.value, 400, "validation_error", context=f"create {kwargs!r:.120}")
+    err = expect_error(BadRequestError, f"create with {kwargs!r:.120}", client.zones.create, **kwargs)
+    body = assert_sdk_error(err, 400, "validation_error", context=f"create {kwargs!r:.120}")
     assert_detail_field(body, field_pred, field_expectation)
-    assert exc.value.response.headers.get("x-should-retry") == "false", "expected x-should-retry: false on a 400"
+    assert err.response.headers.get("x-should-retry") == "false", "expected x-should-retry: false on a 400"
     assert total_zone_count(client) == count_before, "expected no zone to be created by a rejected request"
 
 
@@ -244,9 +244,8 @@ def test_retrieve_expand_permissions(client):
 
 @pytest.mark.parametrize("zone_id", [UNKNOWN_ZONE_ID, "does-not-exist"])
 def test_retrieve_unknown_is_404(client, zone_id):
-    with pytest.raises(NotFoundError) as exc:
-        client.zones.retrieve(zone_id)
-    assert_sdk_error(exc.value, 404, "not_found", context=f"GET /zones/{zone_id}")
+    err = expect_error(NotFoundError, f"GET /zones/{zone_id}", client.zones.retrieve, zone_id)
+    assert_sdk_error(err, 404, "not_found", context=f"GET /zones/{zone_id}")
 
 
 # --------------------------------------------------------------------------- update
@@ -282,8 +281,10 @@ def test_update_empty_body_changes_nothing(client):
 
 def test_update_description_set_then_clear_with_null(client):
     zone = new_zone(client, "upd-desc")
-    assert client.zones.update(zone.id, description="now described").description == "now described"
-    assert client.zones.retrieve(zone.id).description == "now described"
+    got = client.zones.update(zone.id, description="now described").description
+    assert got == "now described", f"expected PATCH to set description, got {got!r}"
+    got = client.zones.retrieve(zone.id).description
+    assert got == "now described", f"expected the new description to persist, got {got!r}"
     cleared = client.zones.update(zone.id, description=None)  # explicit JSON null = clear
     assert cleared.description is None, f"expected description cleared by null, got {cleared.description!r}"
     assert client.zones.retrieve(zone.id).description is None, "expected the cleared description to persist"
@@ -330,9 +331,8 @@ def test_update_encryption_key_replace_and_clear(client):
 
 
 def test_update_unknown_zone_is_404(client):
-    with pytest.raises(NotFoundError) as exc:
-        client.zones.update(UNKNOWN_ZONE_ID, name="whatever")
-    assert_sdk_error(exc.value, 404, "not_found", context="PATCH unknown zone")
+    err = expect_error(NotFoundError, "PATCH of an unknown zone", client.zones.update, UNKNOWN_ZONE_ID, name="whatever")
+    assert_sdk_error(err, 404, "not_found", context="PATCH unknown zone")
 
 
 @pytest.mark.parametrize(
@@ -351,9 +351,8 @@ def test_update_unknown_zone_is_404(client):
 )
 def test_update_invalid_is_400_and_changes_nothing(client, kwargs, field_pred, expectation):
     zone = new_zone(client, "upd-invalid")
-    with pytest.raises(BadRequestError) as exc:
-        client.zones.update(zone.id, **kwargs)
-    body = assert_sdk_error(exc.value, 400, "validation_error", context=f"PATCH {kwargs!r:.120}")
+    err = expect_error(BadRequestError, f"PATCH with {kwargs!r:.120}", client.zones.update, zone.id, **kwargs)
+    body = assert_sdk_error(err, 400, "validation_error", context=f"PATCH {kwargs!r:.120}")
     assert_detail_field(body, field_pred, expectation)
     assert client.zones.retrieve(zone.id).model_dump() == zone.model_dump(), "expected a rejected PATCH to change nothing"
 
@@ -364,21 +363,17 @@ def test_update_invalid_is_400_and_changes_nothing(client, kwargs, field_pred, e
 def test_delete_then_404(client):
     zone = new_zone(client, "delete")
     assert client.zones.delete(zone.id) is None
-    with pytest.raises(NotFoundError) as exc:
-        client.zones.retrieve(zone.id)
-    assert_sdk_error(exc.value, 404, "not_found", context="GET deleted zone")
-    with pytest.raises(NotFoundError) as exc:
-        client.zones.delete(zone.id)
-    assert_sdk_error(exc.value, 404, "not_found", context="DELETE deleted zone")
-    with pytest.raises(NotFoundError):
-        client.zones.update(zone.id, name="resurrect")
+    err = expect_error(NotFoundError, "GET of a deleted zone", client.zones.retrieve, zone.id)
+    assert_sdk_error(err, 404, "not_found", context="GET deleted zone")
+    err = expect_error(NotFoundError, "a second DELETE", client.zones.delete, zone.id)
+    assert_sdk_error(err, 404, "not_found", context="DELETE deleted zone")
+    expect_error(NotFoundError, "PATCH of a deleted zone", client.zones.update, zone.id, name="resurrect")
     assert client.zones.list(slug=zone.slug).items == [], "expected a deleted zone to disappear from the list"
 
 
 def test_delete_unknown_is_404(client):
-    with pytest.raises(NotFoundError) as exc:
-        client.zones.delete(UNKNOWN_ZONE_ID)
-    assert_sdk_error(exc.value, 404, "not_found", context="DELETE unknown zone")
+    err = expect_error(NotFoundError, "DELETE of an unknown zone", client.zones.delete, UNKNOWN_ZONE_ID)
+    assert_sdk_error(err, 404, "not_found", context="DELETE unknown zone")
 
 
 # --------------------------------------------------------------------------- list
@@ -477,9 +472,8 @@ def test_list_total_count_expand(client):
     ids=["limit-0", "limit-101", "limit-negative", "after-256-chars"],
 )
 def test_list_invalid_params_are_400(client, params):
-    with pytest.raises(BadRequestError) as exc:
-        client.zones.list(**params)
-    assert_sdk_error(exc.value, 400, None, context=f"GET /zones {params}")
+    err = expect_error(BadRequestError, f"GET /zones with {params}", client.zones.list, **params)
+    assert_sdk_error(err, 400, None, context=f"GET /zones {params}")
 
 
 def test_list_limit_bounds_accepted(client):
@@ -519,10 +513,8 @@ def test_list_expand_permissions(client):
 def test_wrong_api_key_is_401(server):
     bad = KeycardAPI(base_url=server.base_url, api_key="kzsdk_wrong_" + "0" * 32, max_retries=0, _strict_response_validation=True)
     try:
-        with pytest.raises(AuthenticationError) as exc:
-            bad.zones.list()
-        assert_sdk_error(exc.value, 401, "unauthorized", context="wrong API key")
-        with pytest.raises(AuthenticationError):
-            bad.zones.create(name=unique_name("unauthorized"))
+        err = expect_error(AuthenticationError, "list with a wrong API key", bad.zones.list)
+        assert_sdk_error(err, 401, "unauthorized", context="wrong API key")
+        expect_error(AuthenticationError, "create with a wrong API key", bad.zones.create, name=unique_name("unauthorized"))
     finally:
         bad.close()

@@ -31,7 +31,9 @@ impl Constraint {
     }
     pub fn message(self) -> &'static str {
         match self {
-            Constraint::ZoneSlugUnique => "a zone with this slug already exists in the organization",
+            Constraint::ZoneSlugUnique => {
+                "a zone with this slug already exists in the organization"
+            }
             Constraint::ApiKeyHashUnique => "this API key already exists",
             Constraint::Other => "the request conflicts with the current state of the resource",
         }
@@ -84,8 +86,10 @@ pub trait OrganizationStore: Send + Sync {
     async fn insert_organization(&self, org: &Organization) -> Result<(), StoreError>;
     /// The organization labelled `candidate.label`, created from `candidate`
     /// if there is none yet. Safe when several nodes start at once.
-    async fn ensure_organization(&self, candidate: &Organization)
-        -> Result<Organization, StoreError>;
+    async fn ensure_organization(
+        &self,
+        candidate: &Organization,
+    ) -> Result<Organization, StoreError>;
 }
 
 /// A stored management API key: only a hash of the secret is kept.
@@ -111,4 +115,6 @@ pub trait ApiKeyStore: Send + Sync {
 pub trait HealthCheck: Send + Sync {
     /// Ok if the database answers a trivial query.
     async fn ping(&self) -> Result<(), StoreError>;
+    /// (open connections, idle connections) of the database pool.
+    fn pool_usage(&self) -> (u32, u32);
 }

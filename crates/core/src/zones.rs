@@ -116,7 +116,10 @@ impl Zones {
                 &changes.default_mcp_gateway_application_id,
             ),
             ("default_resource_id", &changes.default_resource_id),
-            ("user_identity_provider_id", &changes.user_identity_provider_id),
+            (
+                "user_identity_provider_id",
+                &changes.user_identity_provider_id,
+            ),
         ] {
             if let Some(Some(v)) = value {
                 if Some(v) != field_value(&zone, field) {
@@ -140,7 +143,11 @@ impl Zones {
                 "platform-owned zones cannot be deleted through the API",
             ));
         }
-        if self.store.delete_zone(&zone.organization_id, &zone.id).await? {
+        if self
+            .store
+            .delete_zone(&zone.organization_id, &zone.id)
+            .await?
+        {
             Ok(())
         } else {
             Err(CoreError::NotFound { entity: ENTITY })

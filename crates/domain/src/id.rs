@@ -31,7 +31,8 @@ pub fn random_id() -> String {
 pub fn is_valid_id(s: &str) -> bool {
     s.len() == ID_LEN
         && s.as_bytes()[0].is_ascii_lowercase()
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
 }
 
 macro_rules! id_type {

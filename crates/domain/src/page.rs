@@ -102,7 +102,10 @@ mod tests {
 
     #[test]
     fn cursor_round_trips() {
-        let c = Cursor::new(Timestamp::from_micros(1_700_000_000_123_456), "abcdefghij0123456789");
+        let c = Cursor::new(
+            Timestamp::from_micros(1_700_000_000_123_456),
+            "abcdefghij0123456789",
+        );
         assert_eq!(Cursor::decode(&c.encode()), Some(c));
     }
 

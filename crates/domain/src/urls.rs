@@ -136,13 +136,25 @@ mod tests {
 
     #[test]
     fn host_based() {
-        let l = IssuerLayout::new(&"https://keyzone.example.com".parse().unwrap(), Some("zones.example.com"));
-        assert_eq!(l.issuer(&zone()), "https://abcdefghij0123456789.zones.example.com");
+        let l = IssuerLayout::new(
+            &"https://keyzone.example.com".parse().unwrap(),
+            Some("zones.example.com"),
+        );
+        assert_eq!(
+            l.issuer(&zone()),
+            "https://abcdefghij0123456789.zones.example.com"
+        );
         assert_eq!(l.zone_from_host("abc.zones.example.com:8443"), Some("abc"));
         assert_eq!(l.zone_from_host("abc.zones.example.com"), Some("abc"));
         assert_eq!(l.zone_from_host("a.b.zones.example.com"), None);
         assert_eq!(l.zone_from_host("zones.example.com"), None);
-        let l = IssuerLayout::new(&"http://localhost:8080".parse().unwrap(), Some("localtest.me"));
-        assert_eq!(l.issuer(&zone()), "http://abcdefghij0123456789.localtest.me");
+        let l = IssuerLayout::new(
+            &"http://localhost:8080".parse().unwrap(),
+            Some("localtest.me"),
+        );
+        assert_eq!(
+            l.issuer(&zone()),
+            "http://abcdefghij0123456789.localtest.me"
+        );
     }
 }

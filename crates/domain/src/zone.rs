@@ -274,7 +274,9 @@ pub fn cimd_allowlist_entry(entry: &str) -> Result<(), String> {
         }
         r
     } else {
-        return Err("must be an https URL, a wildcard origin such as https://*.example.com, or '*'".into());
+        return Err(
+            "must be an https URL, a wildcard origin such as https://*.example.com, or '*'".into(),
+        );
     };
     if stars == 0 {
         let url = url::Url::parse(entry).map_err(|_| "is not a valid URL".to_string())?;
@@ -384,15 +386,39 @@ mod tests {
 
     #[test]
     fn cimd_matching() {
-        assert!(cimd_allows("https://*.example.com", "https://app.example.com/c.json"));
-        assert!(!cimd_allows("https://*.example.com", "https://a.b.example.com/c.json"));
-        assert!(!cimd_allows("https://*.example.com", "https://example.com/c.json"));
-        assert!(!cimd_allows("https://*.example.com", "http://app.example.com/c.json"));
-        assert!(!cimd_allows("https://*.example.com", "https://app.example.com:444/c"));
-        assert!(cimd_allows("https://*.example.com:444", "https://app.example.com:444/c"));
+        assert!(cimd_allows(
+            "https://*.example.com",
+            "https://app.example.com/c.json"
+        ));
+        assert!(!cimd_allows(
+            "https://*.example.com",
+            "https://a.b.example.com/c.json"
+        ));
+        assert!(!cimd_allows(
+            "https://*.example.com",
+            "https://example.com/c.json"
+        ));
+        assert!(!cimd_allows(
+            "https://*.example.com",
+            "http://app.example.com/c.json"
+        ));
+        assert!(!cimd_allows(
+            "https://*.example.com",
+            "https://app.example.com:444/c"
+        ));
+        assert!(cimd_allows(
+            "https://*.example.com:444",
+            "https://app.example.com:444/c"
+        ));
         assert!(cimd_allows("*", "https://anything.test/x"));
-        assert!(cimd_allows("https://a.test/c.json", "https://a.test/c.json"));
-        assert!(!cimd_allows("https://a.test/c.json", "https://a.test/d.json"));
+        assert!(cimd_allows(
+            "https://a.test/c.json",
+            "https://a.test/c.json"
+        ));
+        assert!(!cimd_allows(
+            "https://a.test/c.json",
+            "https://a.test/d.json"
+        ));
     }
 
     #[test]

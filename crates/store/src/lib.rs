@@ -162,11 +162,6 @@ impl Store {
         }
     }
 
-    /// (open connections, idle connections), for metrics.
-    pub fn pool_usage(&self) -> (u32, u32) {
-        on_pool!(self, |p| (p.size(), p.num_idle() as u32))
-    }
-
     pub async fn close(&self) {
         on_pool!(self, |p| p.close().await)
     }
@@ -175,7 +170,14 @@ impl Store {
 #[async_trait::async_trait]
 impl HealthCheck for Store {
     async fn ping(&self) -> Result<(), StoreError> {
-        on_pool!(self, |p| sqlx::query("SELECT 1").execute(p).await.map(|_| ()))
-            .map_err(map_sqlx_error)
+        on_pool!(self, |p| sqlx::query("SELECT 1")
+            .execute(p)
+            .await
+            .map(|_| ()))
+        .map_err(map_sqlx_error)
+    }
+
+    fn pool_usage(&self) -> (u32, u32) {
+        on_pool!(self, |p| (p.size(), p.num_idle() as u32))
     }
 }

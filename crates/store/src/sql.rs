@@ -77,7 +77,10 @@ impl Store {
         R: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin,
     {
         let limit = req.limit.max(1) as i64;
-        let mut q = Sql::new(&format!("SELECT {} FROM {} WHERE ", listing.select, listing.from));
+        let mut q = Sql::new(&format!(
+            "SELECT {} FROM {} WHERE ",
+            listing.select, listing.from
+        ));
         q.text.push_str(&listing.filter.text);
         q.args = listing.filter.args.clone();
         let descending = matches!(req.window, PageWindow::Before(_));

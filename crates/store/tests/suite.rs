@@ -154,7 +154,10 @@ async fn zone_pages_walk_both_ways(store: &Store) {
     };
     let mut pages = Vec::new();
     loop {
-        let page = store.list_zones(&o.id, &ZoneFilter::default(), &req).await.unwrap();
+        let page = store
+            .list_zones(&o.id, &ZoneFilter::default(), &req)
+            .await
+            .unwrap();
         assert_eq!(page.total_count, Some(7));
         assert_eq!(page.has_prev, !seen.is_empty());
         seen.extend(page.items.iter().map(|z| z.id.clone()));
@@ -179,7 +182,10 @@ async fn zone_pages_walk_both_ways(store: &Store) {
         limit: 3,
         with_total: false,
     };
-    let page = store.list_zones(&o.id, &ZoneFilter::default(), &req).await.unwrap();
+    let page = store
+        .list_zones(&o.id, &ZoneFilter::default(), &req)
+        .await
+        .unwrap();
     assert_eq!(
         page.items.iter().map(|z| z.id.clone()).collect::<Vec<_>>(),
         pages[1]
@@ -264,7 +270,10 @@ async fn api_keys_by_hash(store: &Store) {
         created_at: Timestamp::now(),
     };
     store.insert_api_key(&rec).await.unwrap();
-    assert_eq!(store.find_api_key(&[7u8; 32]).await.unwrap(), Some(rec.clone()));
+    assert_eq!(
+        store.find_api_key(&[7u8; 32]).await.unwrap(),
+        Some(rec.clone())
+    );
     assert_eq!(store.find_api_key(&[8u8; 32]).await.unwrap(), None);
     let dup = ApiKeyRecord {
         id: ApiKeyId::generate(),

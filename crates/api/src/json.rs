@@ -1,0 +1,84 @@
+//! JSON request bodies. A malformed body or a field of the wrong type is a
+//! 400 `validation_error` naming the field's JSON path; unknown fields are
+//! ignored; an empty body reads as `{}` (the SDK sends a JSON content type
+//! with no body on some calls).
+
+use crate::error::{ApiError, ErrorCode};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use serde::de::DeserializeOwned;
+
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::for_status(StatusCode::PAYLOAD_TOO_LARGE)
+            } else {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    ErrorCode::BadRequest,
+                    "could not read the request body",
+                )
+            }
+        })?;
+        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+            b"{}"
+        } else {
+            &bytes
+        };
+        parse(bytes).map(JsonBody)
+    }
+}
+
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            return ApiError::new(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::BadRequest,
+                "the request body is not valid JSON",
+            );
+        }
+        // serde's message says what was expected; strip its position suffix.
+        let msg = inner.to_string();
+        let msg = msg.split(" at line ").next().unwrap_or(&msg).to_owned();
+        let field = if path == "." { "body".to_owned() } else { path };
+        ApiError::invalid(field, msg)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct Inner {
+        enabled: bool,
+    }
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct Body {
+        name: String,
+        inner: Option<Inner>,
+    }
+
+    #[test]
+    fn type_errors_name_the_field() {
+        let e = parse::<Body>(br#"{"name":"x","inner":{"enabled":"yes"}}"#).unwrap_err();
+        assert_eq!(e.details[0].field, "inner.enabled");
+        let e = parse::<Body>(br#"{}"#).unwrap_err();
+        assert!(e.message.contains("name"), "{}", e.message);
+        let e = parse::<Body>(b"{").unwrap_err();
+        assert_eq!(e.code, ErrorCode::BadRequest);
+        assert!(parse::<Body>(br#"{"name":"x","extra":1}"#).is_ok());
+    }
+}

@@ -1,0 +1,357 @@
+//! The one typed configuration: `keyzone.toml`, then `KEYZONE_*` environment
+//! variables, then command-line flags, each overriding the one before.
+//! Passed as a value; secrets are redacted in `Debug` and in `check-config`.
+
+use anyhow::{bail, Context};
+use clap::Args;
+use serde::Deserialize;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Settings as flags or environment variables (clap reads both; a flag wins).
+#[derive(Debug, Clone, Default, Args)]
+pub struct SettingsArgs {
+    /// Configuration file (default: ./keyzone.toml if it exists).
+    #[arg(long, env = "KEYZONE_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "KEYZONE_LISTEN", global = true)]
+    pub listen: Option<String>,
+    /// Data directory; holds the SQLite database [default: ./keyzone-data].
+    #[arg(long, env = "KEYZONE_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// sqlite://… or postgres://… [default: SQLite inside the data directory].
+    #[arg(
+        long,
+        env = "KEYZONE_DATABASE_URL",
+        global = true,
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
+    /// Externally visible base URL [default: http://<listen>].
+    #[arg(long, env = "KEYZONE_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+    /// When set, zone issuers are https://{zone_id}.{zone_domain} and requests
+    /// are routed to zones by Host.
+    #[arg(long, env = "KEYZONE_ZONE_DOMAIN", global = true)]
+    pub zone_domain: Option<String>,
+    /// json or pretty [default: pretty].
+    #[arg(long, env = "KEYZONE_LOG_FORMAT", global = true)]
+    pub log_format: Option<String>,
+    /// The first admin API key, used only while the database has none.
+    #[arg(
+        long,
+        env = "KEYZONE_BOOTSTRAP_API_KEY",
+        global = true,
+        hide_env_values = true
+    )]
+    pub bootstrap_api_key: Option<String>,
+    /// Database pool size [default: 16].
+    #[arg(long, env = "KEYZONE_DATABASE_MAX_CONNECTIONS", global = true)]
+    pub database_max_connections: Option<u32>,
+}
+
+/// The same settings in `keyzone.toml`. Unknown keys are an error: a typo
+/// should not silently fall back to a default.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    public_url: Option<String>,
+    zone_domain: Option<String>,
+    log_format: Option<String>,
+    bootstrap_api_key: Option<String>,
+    database_max_connections: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+/// A value that must never be printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// A database URL; its password, if any, is redacted when displayed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn redacted(&self) -> String {
+        match url::Url::parse(&self.0) {
+            Ok(mut u) if u.password().is_some() => {
+                let _ = u.set_password(Some("REDACTED"));
+                u.to_string()
+            }
+            _ => self.0.clone(),
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: DatabaseUrl,
+    pub public_url: url::Url,
+    pub zone_domain: Option<String>,
+    pub log_format: LogFormat,
+    pub bootstrap_api_key: Option<Secret>,
+    pub database_max_connections: u32,
+    /// Where file settings came from, if anywhere.
+    pub config_file: Option<PathBuf>,
+}
+
+impl Config {
+    pub fn load(args: &SettingsArgs) -> anyhow::Result<Config> {
+        let (file, config_file) = match &args.config {
+            Some(path) => (read_file(path)?, Some(path.clone())),
+            None => {
+                let default = Path::new("keyzone.toml");
+                if default.exists() {
+                    (read_file(default)?, Some(default.to_path_buf()))
+                } else {
+                    (FileSettings::default(), None)
+                }
+            }
+        };
+        Self::merge(args.clone(), file, config_file)
+    }
+
+    fn merge(
+        args: SettingsArgs,
+        file: FileSettings,
+        config_file: Option<PathBuf>,
+    ) -> anyhow::Result<Config> {
+        let listen_raw = args
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| "127.0.0.1:8080".into());
+        let listen: SocketAddr = listen_raw
+            .parse()
+            .with_context(|| format!("listen address {listen_raw:?} is not host:port"))?;
+        let data_dir = args
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("keyzone-data"));
+        let database_url = match args.database_url.or(file.database_url) {
+            Some(u) => u,
+            None => format!("sqlite://{}", data_dir.join("keyzone.db").display()),
+        };
+        if let Err(e) = keyzone_store::backend_of(&database_url) {
+            bail!("KEYZONE_DATABASE_URL: {e}");
+        }
+        let public_raw = args
+            .public_url
+            .or(file.public_url)
+            .unwrap_or_else(|| format!("http://{listen}"));
+        let public_url = url::Url::parse(&public_raw)
+            .with_context(|| format!("public URL {public_raw:?} is not an absolute URL"))?;
+        if !matches!(public_url.scheme(), "http" | "https") || public_url.host().is_none() {
+            bail!("public URL {public_raw:?} must be an http(s) URL with a host");
+        }
+        if public_url.query().is_some() || public_url.fragment().is_some() {
+            bail!("public URL {public_raw:?} must not have a query or fragment");
+        }
+        let zone_domain = args
+            .zone_domain
+            .or(file.zone_domain)
+            .map(|d| d.trim().trim_matches('.').to_ascii_lowercase())
+            .filter(|d| !d.is_empty());
+        if let Some(d) = &zone_domain {
+            let ok = d.split('.').all(|l| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            });
+            if !ok {
+                bail!("zone domain {d:?} is not a DNS name");
+            }
+        }
+        let log_format = match args
+            .log_format
+            .or(file.log_format)
+            .as_deref()
+            .unwrap_or("pretty")
+        {
+            "json" => LogFormat::Json,
+            "pretty" => LogFormat::Pretty,
+            other => bail!("log format {other:?}: use json or pretty"),
+        };
+        let database_max_connections = args
+            .database_max_connections
+            .or(file.database_max_connections)
+            .unwrap_or(16);
+        if database_max_connections == 0 {
+            bail!("database_max_connections must be at least 1");
+        }
+        Ok(Config {
+            listen,
+            data_dir,
+            database_url: DatabaseUrl(database_url),
+            public_url,
+            zone_domain,
+            log_format,
+            bootstrap_api_key: args
+                .bootstrap_api_key
+                .or(file.bootstrap_api_key)
+                .filter(|k| !k.is_empty())
+                .map(Secret),
+            database_max_connections,
+            config_file,
+        })
+    }
+
+    /// The effective configuration as TOML, secrets redacted.
+    pub fn render_redacted(&self) -> String {
+        let mut out = String::new();
+        if let Some(f) = &self.config_file {
+            out.push_str(&format!("# from {}, environment and flags\n", f.display()));
+        } else {
+            out.push_str("# from environment and flags (no keyzone.toml)\n");
+        }
+        out.push_str(&format!("listen = {:?}\n", self.listen.to_string()));
+        out.push_str(&format!(
+            "data_dir = {:?}\n",
+            self.data_dir.display().to_string()
+        ));
+        out.push_str(&format!(
+            "database_url = {:?}\n",
+            self.database_url.redacted()
+        ));
+        out.push_str(&format!(
+            "public_url = {:?}\n",
+            self.public_url.as_str().trim_end_matches('/')
+        ));
+        match &self.zone_domain {
+            Some(d) => out.push_str(&format!("zone_domain = {d:?}\n")),
+            None => out.push_str(
+                "# zone_domain unset: issuers are path-based ({public_url}/z/{zone_id})\n",
+            ),
+        }
+        out.push_str(&format!(
+            "log_format = {:?}\n",
+            match self.log_format {
+                LogFormat::Json => "json",
+                LogFormat::Pretty => "pretty",
+            }
+        ));
+        out.push_str(&format!(
+            "bootstrap_api_key = {:?}\n",
+            if self.bootstrap_api_key.is_some() {
+                "<redacted>"
+            } else {
+                "<unset>"
+            }
+        ));
+        out.push_str(&format!(
+            "database_max_connections = {}\n",
+            self.database_max_connections
+        ));
+        out
+    }
+}
+
+fn read_file(path: &Path) -> anyhow::Result<FileSettings> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults() {
+        let c = Config::merge(SettingsArgs::default(), FileSettings::default(), None).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.public_url.as_str(), "http://127.0.0.1:8080/");
+        assert_eq!(c.database_url.expose(), "sqlite://keyzone-data/keyzone.db");
+        assert_eq!(c.log_format, LogFormat::Pretty);
+    }
+
+    #[test]
+    fn flags_and_env_override_the_file() {
+        let file: FileSettings =
+            toml::from_str("listen = \"127.0.0.1:9000\"\nlog_format = \"json\"\n").unwrap();
+        let args = SettingsArgs {
+            listen: Some("127.0.0.1:9001".into()),
+            ..Default::default()
+        };
+        let c = Config::merge(args, file, None).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:9001");
+        assert_eq!(c.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn refuses_bad_values() {
+        for args in [
+            SettingsArgs {
+                database_url: Some("mysql://x".into()),
+                ..Default::default()
+            },
+            SettingsArgs {
+                listen: Some("nope".into()),
+                ..Default::default()
+            },
+            SettingsArgs {
+                public_url: Some("ftp://x".into()),
+                ..Default::default()
+            },
+            SettingsArgs {
+                log_format: Some("xml".into()),
+                ..Default::default()
+            },
+            SettingsArgs {
+                zone_domain: Some("a..b".into()),
+                ..Default::default()
+            },
+        ] {
+            assert!(
+                Config::merge(args.clone(), FileSettings::default(), None).is_err(),
+                "{args:?}"
+            );
+        }
+        assert!(toml::from_str::<FileSettings>("lisen = \"x\"").is_err());
+    }
+
+    #[test]
+    fn secrets_are_redacted() {
+        let args = SettingsArgs {
+            database_url: Some("postgres://u:hunter2@db/k".into()),
+            bootstrap_api_key: Some("kz_supersecretvalue_0123456789".into()),
+            ..Default::default()
+        };
+        let c = Config::merge(args, FileSettings::default(), None).unwrap();
+        let shown = format!("{c:?}\n{}", c.render_redacted());
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(!shown.contains("supersecret"), "{shown}");
+    }
+}
