@@ -50,7 +50,21 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         // serde's message says what was expected; strip its position suffix.
         let msg = inner.to_string();
         let msg = msg.split(" at line ").next().unwrap_or(&msg).to_owned();
-        let field = if path == "." { "body".to_owned() } else { path };
+        // A missing field is reported at its parent; name the field itself.
+        let missing = msg
+            .strip_prefix("missing field `")
+            .and_then(|m| m.split('`').next());
+        let field = match (path.as_str(), missing) {
+            (".", Some(name)) => name.to_owned(),
+            (_, Some(name)) => format!("{path}.{name}"),
+            (".", None) => "body".to_owned(),
+            _ => path,
+        };
+        let msg = if missing.is_some() {
+            "is required".to_owned()
+        } else {
+            msg
+        };
         ApiError::invalid(field, msg)
     })
 }
@@ -76,7 +90,9 @@ mod tests {
         let e = parse::<Body>(br#"{"name":"x","inner":{"enabled":"yes"}}"#).unwrap_err();
         assert_eq!(e.details[0].field, "inner.enabled");
         let e = parse::<Body>(br#"{}"#).unwrap_err();
-        assert!(e.message.contains("name"), "{}", e.message);
+        assert_eq!(e.details[0].field, "name");
+        let e = parse::<Body>(br#"{"name":"x","inner":{}}"#).unwrap_err();
+        assert_eq!(e.details[0].field, "inner.enabled");
         let e = parse::<Body>(b"{").unwrap_err();
         assert_eq!(e.code, ErrorCode::BadRequest);
         assert!(parse::<Body>(br#"{"name":"x","extra":1}"#).is_ok());

@@ -41,17 +41,14 @@ pub struct AppState {
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
-    let management = Router::new()
+    let routes = Router::new()
         .route("/zones", get(zones::list).post(zones::create))
         .route(
             "/zones/{zone_id}",
             get(zones::retrieve)
                 .patch(zones::update)
                 .delete(zones::delete),
-        );
-
-    Router::new()
-        .merge(management)
+        )
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
@@ -63,7 +60,14 @@ pub fn router(state: Arc<AppState>) -> Router {
                     openapi::document(),
                 )
             }),
-        )
+        );
+    with_middleware(routes, state)
+}
+
+/// The middleware every route runs behind (outermost last): request context,
+/// panic catcher, body limits; plus the JSON 404 for unmatched routes.
+pub fn with_middleware(routes: Router<Arc<AppState>>, state: Arc<AppState>) -> Router {
+    routes
         .fallback(|| async { axum::http::StatusCode::NOT_FOUND })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))

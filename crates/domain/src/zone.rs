@@ -259,6 +259,9 @@ pub fn cimd_allowlist_entry(entry: &str) -> Result<(), String> {
     if entry.len() > 2048 {
         return Err("must be at most 2048 characters".into());
     }
+    if entry.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err("must not contain whitespace or control characters".into());
+    }
     let stars = entry.matches('*').count();
     if stars > 1 {
         return Err("only one '*' is permitted per entry".into());
