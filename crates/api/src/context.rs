@@ -12,6 +12,11 @@ use std::sync::Arc;
 use std::time::Instant;
 use tracing::Instrument;
 
+/// Marks a response whose error body is already in its final form (the
+/// zone endpoints answer in OAuth's error format, not the management one).
+#[derive(Debug, Clone, Copy)]
+pub struct FinalBody;
+
 /// The id of this request: the client's `X-Client-Request-ID` when it is a
 /// sane token, else a fresh UUID.
 #[derive(Debug, Clone)]
@@ -49,7 +54,9 @@ pub async fn request_context(
     let span = tracing::info_span!("request", request_id = %id);
     let mut res = next.run(req).instrument(span.clone()).await;
 
-    if res.status().is_client_error() || res.status().is_server_error() {
+    if (res.status().is_client_error() || res.status().is_server_error())
+        && res.extensions().get::<FinalBody>().is_none()
+    {
         res = finish_error(res, &path, &id);
     }
     if let Ok(v) = HeaderValue::from_str(&id) {

@@ -56,6 +56,8 @@ pub struct ApiError {
     pub code: ErrorCode,
     pub message: String,
     pub details: Vec<ErrorDetail>,
+    /// Overrides the status-based `x-should-retry` decision.
+    pub retry: Option<bool>,
 }
 
 impl ApiError {
@@ -65,6 +67,7 @@ impl ApiError {
             code,
             message: message.into(),
             details: Vec::new(),
+            retry: None,
         }
     }
 
@@ -97,6 +100,7 @@ impl ApiError {
                 field,
                 message,
             }],
+            retry: None,
         }
     }
 
@@ -122,7 +126,8 @@ impl ApiError {
     /// Deterministic failures are not worth retrying; the official SDK
     /// retries 408, 409, 429 and 5xx unless told otherwise.
     pub fn should_retry(&self) -> bool {
-        matches!(self.status.as_u16(), 408 | 429 | 503)
+        self.retry
+            .unwrap_or(matches!(self.status.as_u16(), 408 | 429 | 503))
     }
 }
 
@@ -142,6 +147,7 @@ impl From<ValidationErrors> for ApiError {
                     message: e.message,
                 })
                 .collect(),
+            retry: None,
         }
     }
 }
@@ -166,6 +172,16 @@ impl From<CoreError> for ApiError {
                 ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, m)
             }
             CoreError::Unauthorized => ApiError::unauthorized(),
+            // Says which key and why (e.g. a disabled KMS key): the operator
+            // must act, so retrying is pointless.
+            CoreError::KeyUnavailable(m) => ApiError {
+                retry: Some(false),
+                ..ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorCode::ServiceUnavailable,
+                    m,
+                )
+            },
             CoreError::Unavailable(source) => {
                 tracing::error!(error = %source, cause = ?std::error::Error::source(&source), "database unavailable");
                 ApiError::for_status(StatusCode::SERVICE_UNAVAILABLE)

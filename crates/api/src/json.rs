@@ -11,6 +11,14 @@ use serde::de::DeserializeOwned;
 
 pub struct JsonBody<T>(pub T);
 
+/// For PATCH fields: absent → `None` (keep), `null` → `Some(None)` (clear),
+/// a value → `Some(Some(v))`. Use with `#[serde(default)]`.
+pub fn double_option<'de, T: serde::Deserialize<'de>, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
+}
+
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 

@@ -15,6 +15,8 @@ pub mod openapi;
 pub mod ops;
 pub mod page;
 pub mod query;
+pub mod secrets;
+pub mod zone_endpoints;
 pub mod zones;
 
 use axum::extract::DefaultBodyLimit;
@@ -22,7 +24,7 @@ use axum::http::header;
 use axum::routing::get;
 use axum::Router;
 use keyzone_core::store::HealthCheck;
-use keyzone_core::{ApiKeys, Zones};
+use keyzone_core::{ApiKeys, Secrets, SigningKeys, Zones};
 use keyzone_domain::urls::IssuerLayout;
 use std::sync::Arc;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -34,6 +36,8 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// Everything a handler may use. Built once at start and shared.
 pub struct AppState {
     pub zones: Zones,
+    pub secrets: Secrets,
+    pub signing: Arc<SigningKeys>,
     pub api_keys: ApiKeys,
     pub health: Arc<dyn HealthCheck>,
     pub layout: IssuerLayout,
@@ -49,6 +53,22 @@ pub fn router(state: Arc<AppState>) -> Router {
                 .patch(zones::update)
                 .delete(zones::delete),
         )
+        .route(
+            "/zones/{zone_id}/secrets",
+            get(secrets::list).post(secrets::create),
+        )
+        .route(
+            "/zones/{zone_id}/secrets/{id}",
+            get(secrets::retrieve)
+                .patch(secrets::update)
+                .delete(secrets::delete),
+        )
+        // The zones' own endpoints, path-based; host-based requests are
+        // rewritten onto these by `zone_host_rewrite`.
+        .route(
+            "/z/{zone_id}/.well-known/jwks.json",
+            get(zone_endpoints::jwks),
+        )
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
@@ -61,7 +81,39 @@ pub fn router(state: Arc<AppState>) -> Router {
                 )
             }),
         );
-    with_middleware(routes, state)
+    let app = with_middleware(routes, state.clone());
+    if state.layout.zone_domain().is_some() {
+        Router::new()
+            .fallback_service(app)
+            .layer(axum::middleware::map_request_with_state(
+                state,
+                zone_host_rewrite,
+            ))
+    } else {
+        app
+    }
+}
+
+/// With `KEYZONE_ZONE_DOMAIN`, a request to `{zone_id}.{zone_domain}` is a
+/// request to that zone's issuer: its path is served as `/z/{zone_id}/…`,
+/// so one set of routes serves both layouts.
+async fn zone_host_rewrite(
+    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+    mut req: axum::extract::Request,
+) -> axum::extract::Request {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| req.uri().host().map(str::to_owned));
+    if let Some(zone) = host.as_deref().and_then(|h| state.layout.zone_from_host(h)) {
+        let pq = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
+        if let Ok(uri) = format!("/z/{zone}{pq}").parse() {
+            *req.uri_mut() = uri;
+        }
+    }
+    req
 }
 
 /// The middleware every route runs behind (outermost last): request context,

@@ -1,7 +1,7 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations. A
 //! committed copy lives at `docs/openapi.json`; a test fails when it drifts.
 
-use crate::{error, page, zones};
+use crate::{error, page, secrets, zones};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -12,7 +12,10 @@ use utoipa::{Modify, OpenApi};
         description = "A self-hostable implementation of the Keycard management API.",
         license(name = "Apache-2.0", identifier = "Apache-2.0")
     ),
-    paths(zones::list, zones::create, zones::retrieve, zones::update, zones::delete),
+    paths(
+        zones::list, zones::create, zones::retrieve, zones::update, zones::delete,
+        secrets::list, secrets::create, secrets::retrieve, secrets::update, secrets::delete,
+    ),
     components(schemas(
         error::ErrorBody,
         error::ErrorDetail,
@@ -21,7 +24,10 @@ use utoipa::{Modify, OpenApi};
         page::Pagination,
     )),
     modifiers(&BearerAuth),
-    tags((name = "Zones", description = "Tenants, each with its own authorization server"))
+    tags(
+        (name = "Zones", description = "Tenants, each with its own authorization server"),
+        (name = "Secrets", description = "Values kept encrypted in a zone's vault"),
+    )
 )]
 pub struct ApiDoc;
 

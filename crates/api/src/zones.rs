@@ -2,7 +2,7 @@
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
-use crate::json::JsonBody;
+use crate::json::{double_option, JsonBody};
 use crate::page::{envelope_parts, PageInfo, Pagination};
 use crate::query::Params;
 use crate::AppState;
@@ -225,13 +225,6 @@ pub struct ZoneCreate {
     /// Defaults to true.
     pub requires_invitation: Option<bool>,
     pub login_flow: Option<LoginFlow>,
-}
-
-/// Absent = keep; `null` = clear (see each field).
-fn double_option<'de, T: Deserialize<'de>, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

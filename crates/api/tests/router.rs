@@ -9,7 +9,7 @@ use http_body_util::BodyExt;
 use keyzone_api::{metrics::Metrics, router, with_middleware, AppState};
 use keyzone_core::auth::PlaintextKey;
 use keyzone_core::store::{ApiKeyRecord, ApiKeyStore, OrganizationStore};
-use keyzone_core::{ApiKeys, Zones};
+use keyzone_core::{ApiKeys, Secrets, SigningKeys, Vault, Zones};
 use keyzone_domain::organization::Organization;
 use keyzone_domain::urls::IssuerLayout;
 use keyzone_domain::{ApiKeyId, OrganizationId, Timestamp};
@@ -28,18 +28,28 @@ struct App {
 }
 
 async fn app() -> App {
+    app_with(None).await
+}
+
+async fn app_with(zone_domain: Option<&str>) -> App {
     let db = TestDb::sqlite().await;
     let store = Arc::new(db.store.clone());
+    let (master, _) = keyzone_crypto::MasterKey::generate();
+    let vault = Arc::new(Vault::new(master, None, store.clone()));
+    vault.check_master_key().await.unwrap();
+    let signing = Arc::new(SigningKeys::new(store.clone(), vault.clone()));
     let api_keys = ApiKeys::new(store.clone(), store.clone());
     api_keys
         .bootstrap(Some(&PlaintextKey::new(KEY)))
         .await
         .unwrap();
     let state = Arc::new(AppState {
-        zones: Zones::new(store.clone()),
+        zones: Zones::new(store.clone(), vault.clone(), signing.clone()),
+        secrets: Secrets::new(store.clone(), vault.clone()),
+        signing,
         api_keys,
         health: store.clone(),
-        layout: IssuerLayout::new(&"http://kz.test".parse().unwrap(), None),
+        layout: IssuerLayout::new(&"http://kz.test".parse().unwrap(), zone_domain),
         metrics: Metrics::new(),
     });
     App {
@@ -521,4 +531,203 @@ fn openapi_document_is_committed() {
     for p in ["/zones", "/zones/{zone_id}"] {
         assert!(doc["paths"].get(p).is_some(), "{p} missing");
     }
+}
+
+#[tokio::test]
+async fn jwks_lists_public_keys_only() {
+    let a = app().await;
+    let z = send(
+        &a.router,
+        req("POST", "/zones", Some(json!({"name": "Keys"}))),
+    )
+    .await
+    .body;
+    let jwks_uri = z["protocols"]["oauth2"]["jwks_uri"].as_str().unwrap();
+    let path = jwks_uri.strip_prefix("http://kz.test").unwrap();
+    let r = send(&a.router, Request::get(path).body(Body::empty()).unwrap()).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.headers["cache-control"], "public, max-age=300");
+    let keys = r.body["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 2, "the current key and the published next key");
+    for k in keys {
+        assert_eq!(k["kty"], "RSA");
+        assert_eq!(k["alg"], "RS256");
+        assert_eq!(k["use"], "sig");
+        assert!(k["kid"].is_string() && k["n"].is_string() && k["e"].is_string());
+        assert!(k.get("d").is_none() && k.get("p").is_none());
+    }
+    // Unknown zones get an OAuth-style 404, not the management body.
+    let r = send(
+        &a.router,
+        Request::get("/z/abcdefghij0123456789/.well-known/jwks.json")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.body["error"], "not_found");
+    assert!(r.body.get("request_id").is_none());
+    let r = send(
+        &a.router,
+        Request::get("/z/NOT-AN-ID/.well-known/jwks.json")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, 404);
+    a.db.cleanup().await;
+}
+
+#[tokio::test]
+async fn host_based_zones_serve_their_jwks_at_the_root() {
+    let a = app_with(Some("zones.test")).await;
+    let z = send(
+        &a.router,
+        req("POST", "/zones", Some(json!({"name": "Hosted"}))),
+    )
+    .await
+    .body;
+    let id = z["id"].as_str().unwrap();
+    assert_eq!(
+        z["protocols"]["oauth2"]["issuer"],
+        format!("http://{id}.zones.test")
+    );
+    assert_eq!(
+        z["protocols"]["oauth2"]["jwks_uri"],
+        format!("http://{id}.zones.test/.well-known/jwks.json")
+    );
+    let r = send(
+        &a.router,
+        Request::get("/.well-known/jwks.json")
+            .header("host", format!("{id}.zones.test:8080"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["keys"].as_array().unwrap().len(), 2);
+    // The management API still answers on other hosts.
+    let mut m = req("GET", "/zones", None);
+    m.headers_mut()
+        .insert("host", "keyzone.test".parse().unwrap());
+    assert_eq!(send(&a.router, m).await.status, 200);
+    a.db.cleanup().await;
+}
+
+#[tokio::test]
+async fn secrets_life_cycle_and_isolation() {
+    let a = app().await;
+    let za = send(&a.router, req("POST", "/zones", Some(json!({"name": "A"}))))
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let zb = send(&a.router, req("POST", "/zones", Some(json!({"name": "B"}))))
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = send(
+        &a.router,
+        req(
+            "POST",
+            &format!("/zones/{za}/secrets"),
+            Some(json!({
+                "name": "upstream", "entity_id": "res1", "zone_id": za,
+                "data": {"type": "token", "token": "tok-123"}, "metadata": {"k": "v"}
+            })),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    assert!(r.body.get("data").is_none());
+    assert_eq!(r.body["version"], 1);
+    assert_eq!(r.body["type"], "token");
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    let r = send(
+        &a.router,
+        req("GET", &format!("/zones/{za}/secrets/{id}"), None),
+    )
+    .await;
+    assert_eq!(r.body["data"], json!({"type": "token", "token": "tok-123"}));
+    let r = send(
+        &a.router,
+        req(
+            "GET",
+            &format!("/zones/{za}/secrets?entity_id=res1&type=token"),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(r.body.as_array().unwrap().len(), 1);
+    assert!(r.body[0].get("data").is_none());
+    let r = send(
+        &a.router,
+        req(
+            "PATCH",
+            &format!("/zones/{za}/secrets/{id}"),
+            Some(json!({"data": {"type": "password", "username": "u", "password": "p"}})),
+        ),
+    )
+    .await;
+    assert_eq!(r.body["version"], 2);
+    assert_eq!(r.body["type"], "password");
+    let r = send(
+        &a.router,
+        req("GET", &format!("/zones/{za}/secrets/{id}"), None),
+    )
+    .await;
+    assert_eq!(r.body["data"]["password"], "p");
+    for (m, body) in [
+        ("GET", None),
+        ("PATCH", Some(json!({"name": "x"}))),
+        ("DELETE", None),
+    ] {
+        let r = send(
+            &a.router,
+            req(m, &format!("/zones/{zb}/secrets/{id}"), body),
+        )
+        .await;
+        assert_error_shape(&r, 404, "not_found");
+    }
+    let r = send(&a.router, req("GET", &format!("/zones/{zb}/secrets"), None)).await;
+    assert_eq!(r.body, json!([]));
+    let r = send(
+        &a.router,
+        req(
+            "POST",
+            &format!("/zones/{za}/secrets"),
+            Some(json!({"name": "x", "entity_id": "e", "data": {"type": "token"}})),
+        ),
+    )
+    .await;
+    assert_error_shape(&r, 400, "validation_error");
+    assert_eq!(r.body["details"][0]["field"], "data.token");
+    let r = send(
+        &a.router,
+        req("POST", &format!("/zones/{za}/secrets"), Some(json!({"name": "x", "entity_id": "e", "zone_id": zb, "data": {"type": "token", "token": "t"}}))),
+    )
+    .await;
+    assert_error_shape(&r, 400, "validation_error");
+    assert_eq!(
+        send(
+            &a.router,
+            req("DELETE", &format!("/zones/{za}/secrets/{id}"), None)
+        )
+        .await
+        .status,
+        204
+    );
+    assert_error_shape(
+        &send(
+            &a.router,
+            req("GET", &format!("/zones/{za}/secrets/{id}"), None),
+        )
+        .await,
+        404,
+        "not_found",
+    );
+    a.db.cleanup().await;
 }

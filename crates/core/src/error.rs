@@ -16,6 +16,10 @@ pub enum CoreError {
     Forbidden(&'static str),
     #[error("unauthorized")]
     Unauthorized,
+    /// A key this request needs cannot be used (a customer KMS key that is
+    /// disabled or unreachable). Nothing was changed.
+    #[error("encryption key unavailable: {0}")]
+    KeyUnavailable(String),
     /// The database could not be reached; worth retrying.
     #[error("storage unavailable")]
     Unavailable(#[source] StoreError),

@@ -5,10 +5,16 @@
 pub mod auth;
 pub mod error;
 pub mod permissions;
+pub mod secrets;
+pub mod signing;
 pub mod store;
+pub mod vault;
 pub mod zones;
 
 pub use auth::{ApiKeys, Principal};
 pub use error::CoreError;
+pub use secrets::Secrets;
+pub use signing::SigningKeys;
 pub use store::{Constraint, StoreError};
+pub use vault::Vault;
 pub use zones::Zones;

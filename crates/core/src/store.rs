@@ -6,8 +6,9 @@
 
 use async_trait::async_trait;
 use keyzone_domain::organization::Organization;
+use keyzone_domain::secret::Secret;
 use keyzone_domain::zone::Zone;
-use keyzone_domain::{ApiKeyId, OrganizationId, Page, PageRequest, Timestamp};
+use keyzone_domain::{ApiKeyId, OrganizationId, Page, PageRequest, SecretId, Timestamp, ZoneId};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -17,6 +18,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub enum Constraint {
     ZoneSlugUnique,
     ApiKeyHashUnique,
+    SigningKeyKidUnique,
     /// A constraint the mapping does not know: still a 409, with a generic text.
     Other,
 }
@@ -26,7 +28,9 @@ impl Constraint {
     pub fn field(self) -> Option<&'static str> {
         match self {
             Constraint::ZoneSlugUnique => Some("slug"),
-            Constraint::ApiKeyHashUnique | Constraint::Other => None,
+            Constraint::ApiKeyHashUnique | Constraint::SigningKeyKidUnique | Constraint::Other => {
+                None
+            }
         }
     }
     pub fn message(self) -> &'static str {
@@ -35,6 +39,7 @@ impl Constraint {
                 "a zone with this slug already exists in the organization"
             }
             Constraint::ApiKeyHashUnique => "this API key already exists",
+            Constraint::SigningKeyKidUnique => "a signing key with this kid already exists",
             Constraint::Other => "the request conflicts with the current state of the resource",
         }
     }
@@ -57,28 +62,98 @@ pub struct ZoneFilter {
     pub slug: Option<String>,
 }
 
+/// A zone's data key as stored: wrapped, never in the clear.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrappedDataKey {
+    pub zone_id: ZoneId,
+    pub version: u32,
+    pub wrapping: KeyWrapping,
+    pub wrapped: Vec<u8>,
+    pub created_at: Timestamp,
+}
+
+/// What wraps a zone's data key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyWrapping {
+    /// The deployment's master key, identified by its fingerprint.
+    Master { master_key_id: String },
+    /// A customer-managed AWS KMS key.
+    AwsKms { arn: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SigningKeyState {
+    /// Published in the JWKS, not yet signing.
+    Next,
+    /// Signing.
+    Current,
+    /// No longer signing; published until `publish_until`.
+    Retired,
+}
+
+impl SigningKeyState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Next => "next",
+            Self::Current => "current",
+            Self::Retired => "retired",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "next" => Some(Self::Next),
+            "current" => Some(Self::Current),
+            "retired" => Some(Self::Retired),
+            _ => None,
+        }
+    }
+}
+
+/// A zone signing key as stored: the private key sealed with the zone's
+/// data key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSigningKey {
+    pub zone_id: ZoneId,
+    pub kid: String,
+    pub algorithm: String,
+    pub state: SigningKeyState,
+    pub public_jwk: String,
+    pub sealed_private_key: Vec<u8>,
+    pub created_at: Timestamp,
+    pub activated_at: Option<Timestamp>,
+    pub retired_at: Option<Timestamp>,
+    pub publish_until: Option<Timestamp>,
+}
+
+/// The key material a new zone starts with, written with the zone in one
+/// transaction: a zone never exists without its keys.
+#[derive(Debug, Clone)]
+pub struct NewZoneKeys {
+    pub data_key: WrappedDataKey,
+    pub signing_keys: Vec<StoredSigningKey>,
+}
+
 #[async_trait]
 pub trait ZoneStore: Send + Sync {
-    async fn insert_zone(&self, zone: &Zone) -> Result<(), StoreError>;
-    async fn get_zone(
-        &self,
-        org: &OrganizationId,
-        id: &keyzone_domain::ZoneId,
-    ) -> Result<Option<Zone>, StoreError>;
+    async fn insert_zone(&self, zone: &Zone, keys: &NewZoneKeys) -> Result<(), StoreError>;
+    async fn get_zone(&self, org: &OrganizationId, id: &ZoneId)
+        -> Result<Option<Zone>, StoreError>;
     async fn list_zones(
         &self,
         org: &OrganizationId,
         filter: &ZoneFilter,
         page: &PageRequest,
     ) -> Result<Page<Zone>, StoreError>;
-    /// Writes every mutable field; false if the zone is gone.
-    async fn update_zone(&self, zone: &Zone) -> Result<bool, StoreError>;
-    /// Deletes the zone and, through the schema's cascades, all it owns.
-    async fn delete_zone(
+    /// Writes every mutable field, and the data key's new wrapping when the
+    /// zone's encryption key changed, in one transaction; false if the zone
+    /// is gone.
+    async fn update_zone(
         &self,
-        org: &OrganizationId,
-        id: &keyzone_domain::ZoneId,
+        zone: &Zone,
+        rewrapped: Option<&WrappedDataKey>,
     ) -> Result<bool, StoreError>;
+    /// Deletes the zone and, through the schema's cascades, all it owns.
+    async fn delete_zone(&self, org: &OrganizationId, id: &ZoneId) -> Result<bool, StoreError>;
 }
 
 #[async_trait]
@@ -117,4 +192,83 @@ pub trait HealthCheck: Send + Sync {
     async fn ping(&self) -> Result<(), StoreError>;
     /// (open connections, idle connections) of the database pool.
     fn pool_usage(&self) -> (u32, u32);
+}
+
+#[async_trait]
+pub trait VaultStore: Send + Sync {
+    async fn data_key(
+        &self,
+        zone: &ZoneId,
+        version: u32,
+    ) -> Result<Option<WrappedDataKey>, StoreError>;
+    /// Every data key wrapped by the master key (for master-key rotation).
+    async fn master_wrapped_data_keys(&self) -> Result<Vec<WrappedDataKey>, StoreError>;
+    /// Replaces the wrapping of the given data keys and records the new
+    /// master key id, in one transaction, but only if the recorded id is
+    /// still `expected_master_key_id`. False if it was not.
+    async fn rewrap_data_keys(
+        &self,
+        rewrapped: &[WrappedDataKey],
+        expected_master_key_id: &str,
+        new_master_key_id: &str,
+    ) -> Result<bool, StoreError>;
+    /// The id of the master key the database is encrypted under, recording
+    /// `candidate` if none is recorded yet.
+    async fn init_master_key_id(&self, candidate: &str) -> Result<String, StoreError>;
+}
+
+#[async_trait]
+pub trait SigningKeyStore: Send + Sync {
+    /// The zone's keys in every state (empty if the zone does not exist).
+    async fn signing_keys(&self, zone: &ZoneId) -> Result<Vec<StoredSigningKey>, StoreError>;
+    /// Rotates in one transaction: `current_kid` (which must still be the
+    /// current key) is retired until `publish_until`, the next key becomes
+    /// current, and `new_next` is added. False if another node rotated first.
+    async fn rotate_signing_keys(
+        &self,
+        zone: &ZoneId,
+        current_kid: &str,
+        next_kid: &str,
+        publish_until: Timestamp,
+        new_next: &StoredSigningKey,
+    ) -> Result<bool, StoreError>;
+    /// Zones whose current key was activated before `before`.
+    async fn zones_with_current_key_before(
+        &self,
+        before: Timestamp,
+    ) -> Result<Vec<ZoneId>, StoreError>;
+    /// Deletes retired keys no longer published at `now`.
+    async fn purge_signing_keys(&self, now: Timestamp) -> Result<u64, StoreError>;
+}
+
+/// A secret's record plus its sealed value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredSecret {
+    pub secret: Secret,
+    pub sealed_data: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SecretFilter {
+    pub entity_id: Option<String>,
+    pub kind: Option<keyzone_domain::secret::SecretKind>,
+}
+
+#[async_trait]
+pub trait SecretStore: Send + Sync {
+    async fn insert_secret(&self, secret: &StoredSecret) -> Result<(), StoreError>;
+    async fn get_secret(
+        &self,
+        zone: &ZoneId,
+        id: &SecretId,
+    ) -> Result<Option<StoredSecret>, StoreError>;
+    /// Records only, in creation order.
+    async fn list_secrets(
+        &self,
+        zone: &ZoneId,
+        filter: &SecretFilter,
+    ) -> Result<Vec<Secret>, StoreError>;
+    /// Writes the record and value; false if the secret is gone.
+    async fn update_secret(&self, secret: &StoredSecret) -> Result<bool, StoreError>;
+    async fn delete_secret(&self, zone: &ZoneId, id: &SecretId) -> Result<bool, StoreError>;
 }

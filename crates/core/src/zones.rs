@@ -2,7 +2,9 @@
 
 use crate::auth::Principal;
 use crate::error::CoreError;
-use crate::store::{Constraint, StoreError, ZoneFilter, ZoneStore};
+use crate::signing::{self, SigningKeys};
+use crate::store::{Constraint, NewZoneKeys, StoreError, ZoneFilter, ZoneStore};
+use crate::vault::Vault;
 use keyzone_domain::validation::slugify;
 use keyzone_domain::zone::{Zone, ZoneChanges, ZoneDraft};
 use keyzone_domain::{OrganizationId, Page, PageRequest, ValidationErrors, ZoneId};
@@ -12,11 +14,17 @@ const ENTITY: &str = "zone";
 
 pub struct Zones {
     store: Arc<dyn ZoneStore>,
+    vault: Arc<Vault>,
+    signing: Arc<SigningKeys>,
 }
 
 impl Zones {
-    pub fn new(store: Arc<dyn ZoneStore>) -> Self {
-        Self { store }
+    pub fn new(store: Arc<dyn ZoneStore>, vault: Arc<Vault>, signing: Arc<SigningKeys>) -> Self {
+        Self {
+            store,
+            vault,
+            signing,
+        }
     }
 
     /// `organization_id`, when a caller names one, must be the caller's own.
@@ -46,11 +54,23 @@ impl Zones {
             .clone()
             .unwrap_or_else(|| slugify(&draft.name));
         let mut zone = draft.into_zone(ZoneId::generate(), org, base.clone());
+        // Key material first: a zone whose KMS key cannot be used is not created.
+        let (dek, data_key) = self
+            .vault
+            .new_zone_key(&zone.id, zone.encryption_key.as_ref())
+            .await?;
+        let keys = NewZoneKeys {
+            data_key,
+            signing_keys: signing::initial_keys(&zone.id, &dek, Default::default())?,
+        };
         // A derived slug that is taken gets a short random suffix; a slug the
         // caller chose is theirs to fix (409).
         for attempt in 0..8 {
-            match self.store.insert_zone(&zone).await {
-                Ok(()) => return Ok(zone),
+            match self.store.insert_zone(&zone, &keys).await {
+                Ok(()) => {
+                    self.vault.remember(&zone.id, dek);
+                    return Ok(zone);
+                }
                 Err(StoreError::Conflict(Constraint::ZoneSlugUnique))
                     if explicit_slug.is_none() && attempt < 7 =>
                 {
@@ -128,8 +148,19 @@ impl Zones {
             }
         }
         errs.into_result()?;
+        let old_key = zone.encryption_key.clone();
         changes.apply(&mut zone);
-        if self.store.update_zone(&zone).await? {
+        // A new encryption key re-wraps the zone's data key (not the data).
+        let rewrapped = if zone.encryption_key != old_key {
+            Some(
+                self.vault
+                    .rewrap_for(&zone.id, zone.encryption_key.as_ref())
+                    .await?,
+            )
+        } else {
+            None
+        };
+        if self.store.update_zone(&zone, rewrapped.as_ref()).await? {
             Ok(zone)
         } else {
             Err(CoreError::NotFound { entity: ENTITY })
@@ -148,6 +179,10 @@ impl Zones {
             .delete_zone(&zone.organization_id, &zone.id)
             .await?
         {
+            // The data key went with the zone's rows: its ciphertexts are
+            // now unreadable, even from a backup of those rows.
+            self.vault.forget(&zone.id);
+            self.signing.forget(&zone.id);
             Ok(())
         } else {
             Err(CoreError::NotFound { entity: ENTITY })

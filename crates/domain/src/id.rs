@@ -98,6 +98,10 @@ id_type!(
     /// A management API key.
     ApiKeyId
 );
+id_type!(
+    /// A secret in a zone's vault.
+    SecretId
+);
 
 #[cfg(test)]
 mod tests {

@@ -4,12 +4,13 @@
 pub mod id;
 pub mod organization;
 pub mod page;
+pub mod secret;
 pub mod time;
 pub mod urls;
 pub mod validation;
 pub mod zone;
 
-pub use id::{ApiKeyId, IdError, OrganizationId, ZoneId};
+pub use id::{ApiKeyId, IdError, OrganizationId, SecretId, ZoneId};
 pub use page::{Cursor, Page, PageRequest, PageWindow, Positioned};
 pub use time::Timestamp;
 pub use validation::{FieldError, ValidationErrors};

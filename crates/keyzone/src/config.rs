@@ -50,6 +50,29 @@ pub struct SettingsArgs {
     /// Database pool size [default: 16].
     #[arg(long, env = "KEYZONE_DATABASE_MAX_CONNECTIONS", global = true)]
     pub database_max_connections: Option<u32>,
+    /// The master key (base64 of 32 bytes) that wraps every zone's data key.
+    /// Without it, a key file is used (created on first start).
+    #[arg(
+        long,
+        env = "KEYZONE_MASTER_KEY",
+        global = true,
+        hide_env_values = true
+    )]
+    pub master_key: Option<String>,
+    /// The master key file [default: <data_dir>/master.key].
+    #[arg(long, env = "KEYZONE_MASTER_KEY_FILE", global = true)]
+    pub master_key_file: Option<PathBuf>,
+    /// Endpoint for AWS KMS calls (a VPC endpoint, or a KMS-compatible
+    /// server in tests); default: the AWS endpoint of each key's region.
+    #[arg(long, env = "KEYZONE_AWS_KMS_ENDPOINT", global = true)]
+    pub aws_kms_endpoint: Option<String>,
+    /// Rotate each zone's signing key after this many days; 0 turns the
+    /// schedule off [default: 90].
+    #[arg(long, env = "KEYZONE_SIGNING_KEY_ROTATION_DAYS", global = true)]
+    pub signing_key_rotation_days: Option<u32>,
+    /// How often the key maintenance pass runs, in seconds [default: 3600].
+    #[arg(long, env = "KEYZONE_KEY_MAINTENANCE_INTERVAL_SECS", global = true)]
+    pub key_maintenance_interval_secs: Option<u64>,
 }
 
 /// The same settings in `keyzone.toml`. Unknown keys are an error: a typo
@@ -65,6 +88,11 @@ struct FileSettings {
     log_format: Option<String>,
     bootstrap_api_key: Option<String>,
     database_max_connections: Option<u32>,
+    master_key: Option<String>,
+    master_key_file: Option<PathBuf>,
+    aws_kms_endpoint: Option<String>,
+    signing_key_rotation_days: Option<u32>,
+    key_maintenance_interval_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,8 +152,22 @@ pub struct Config {
     pub log_format: LogFormat,
     pub bootstrap_api_key: Option<Secret>,
     pub database_max_connections: u32,
+    pub master_key: MasterKeySource,
+    pub aws_kms_endpoint: Option<String>,
+    /// `None`: no scheduled rotation.
+    pub signing_key_rotation: Option<std::time::Duration>,
+    pub key_maintenance_interval: std::time::Duration,
     /// Where file settings came from, if anywhere.
     pub config_file: Option<PathBuf>,
+}
+
+/// Where the master key comes from.
+#[derive(Debug, Clone)]
+pub enum MasterKeySource {
+    /// `KEYZONE_MASTER_KEY` (or the file setting / flag of that name).
+    Value(Secret),
+    /// A key file, created with mode 0600 on first start if missing.
+    File(PathBuf),
 }
 
 impl Config {
@@ -211,7 +253,35 @@ impl Config {
         if database_max_connections == 0 {
             bail!("database_max_connections must be at least 1");
         }
+        let master_key = match args
+            .master_key
+            .or(file.master_key)
+            .filter(|k| !k.is_empty())
+        {
+            Some(k) => MasterKeySource::Value(Secret(k)),
+            None => MasterKeySource::File(
+                args.master_key_file
+                    .or(file.master_key_file)
+                    .unwrap_or_else(|| data_dir.join("master.key")),
+            ),
+        };
+        let rotation_days = args
+            .signing_key_rotation_days
+            .or(file.signing_key_rotation_days)
+            .unwrap_or(90);
+        let maintenance = args
+            .key_maintenance_interval_secs
+            .or(file.key_maintenance_interval_secs)
+            .unwrap_or(3600);
+        if maintenance == 0 {
+            bail!("key_maintenance_interval_secs must be at least 1");
+        }
         Ok(Config {
+            master_key,
+            aws_kms_endpoint: args.aws_kms_endpoint.or(file.aws_kms_endpoint),
+            signing_key_rotation: (rotation_days > 0)
+                .then(|| std::time::Duration::from_secs(u64::from(rotation_days) * 86_400)),
+            key_maintenance_interval: std::time::Duration::from_secs(maintenance),
             listen,
             data_dir,
             database_url: DatabaseUrl(database_url),
@@ -349,9 +419,15 @@ mod tests {
             bootstrap_api_key: Some("kz_supersecretvalue_0123456789".into()),
             ..Default::default()
         };
+        let args = SettingsArgs {
+            master_key: Some("c2VjcmV0LW1hc3Rlci1rZXktdmFsdWUtMzItYnl0ZXMh".into()),
+            ..args
+        };
         let c = Config::merge(args, FileSettings::default(), None).unwrap();
         let shown = format!("{c:?}\n{}", c.render_redacted());
         assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(!shown.contains("c2VjcmV0"), "{shown}");
+        assert!(shown.contains("from KEYZONE_MASTER_KEY"), "{shown}");
         assert!(!shown.contains("supersecret"), "{shown}");
     }
 }

@@ -2,13 +2,17 @@
 //! HTTP together; owns nothing else.
 
 mod config;
+mod master_key;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use config::{Config, LogFormat, SettingsArgs};
 use keyzone_api::AppState;
 use keyzone_core::auth::{Bootstrap, PlaintextKey};
-use keyzone_core::{ApiKeys, Zones};
+use keyzone_core::signing::RotateOutcome as KeyRotation;
+use keyzone_core::vault::{MasterKeyMismatch, RotateOutcome as MasterRotation};
+use keyzone_core::{ApiKeys, Secrets, SigningKeys, Vault, Zones};
+use keyzone_crypto::MasterKey;
 use keyzone_domain::urls::IssuerLayout;
 use keyzone_store::{ConnectOptions, Store};
 use std::sync::Arc;
@@ -38,6 +42,34 @@ enum Command {
     ApiKey {
         #[command(subcommand)]
         command: ApiKeyCommand,
+    },
+    /// Manage the master key and zone signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Re-wrap every zone data key under a new master key, in one
+    /// transaction (the data itself is not re-encrypted). The new key comes
+    /// from KEYZONE_NEW_MASTER_KEY or, with a key file, is generated into
+    /// <file>.new. Safe to re-run after a crash.
+    RotateMaster,
+    /// Rotate a zone's signing keys: the published next key starts signing,
+    /// the current key is retired (still published until its tokens
+    /// expire), and a new next key is published.
+    Rotate {
+        #[arg(long)]
+        zone: String,
+        /// Algorithm of the newly published next key: RS256, ES256 or EdDSA.
+        #[arg(long)]
+        algorithm: Option<String>,
+        /// Rotate even if the next key was published only moments ago
+        /// (relying parties may not have fetched it yet).
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -144,12 +176,127 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             store.close().await;
             Ok(())
         }
+        Command::Keys { command } => keys_command(command, config).await,
         Command::Serve => serve(config).await,
     }
 }
 
+/// The vault over `store`, with the configured master key, checked against
+/// the database: a different key is refused before anything is written.
+async fn open_vault(
+    config: &Config,
+    store: &Arc<Store>,
+    create_key: bool,
+) -> anyhow::Result<Arc<Vault>> {
+    let kms: Arc<dyn keyzone_core::vault::Kms> =
+        Arc::new(keyzone_kms::AwsKms::new(config.aws_kms_endpoint.clone()));
+    let master = master_key::load(&config.master_key, create_key)?;
+    let vault = Vault::new(master, Some(kms.clone()), store.clone());
+    match vault.check_master_key().await {
+        Ok(()) => Ok(Arc::new(vault)),
+        Err(MasterKeyMismatch::Different { stored, .. }) => {
+            match master_key::finish_interrupted_rotation(&config.master_key, &stored)? {
+                Some(key) => {
+                    let vault = Vault::new(key, Some(kms), store.clone());
+                    vault.check_master_key().await?;
+                    Ok(Arc::new(vault))
+                }
+                None => Err(vault.check_master_key().await.unwrap_err().into()),
+            }
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn keys_command(command: KeysCommand, config: Config) -> anyhow::Result<()> {
+    let store = Arc::new(open_store(&config).await?);
+    let vault = open_vault(&config, &store, false).await?;
+    match command {
+        KeysCommand::RotateMaster => {
+            let from_env = std::env::var("KEYZONE_NEW_MASTER_KEY")
+                .ok()
+                .filter(|v| !v.is_empty());
+            let (new, pending_file) = match (&from_env, &config.master_key) {
+                (Some(v), _) => (
+                    MasterKey::from_base64(v).map_err(|_| {
+                        anyhow::anyhow!(
+                            "KEYZONE_NEW_MASTER_KEY must be the base64 of 32 random bytes"
+                        )
+                    })?,
+                    None,
+                ),
+                (None, config::MasterKeySource::File(p)) => {
+                    let pending = master_key::pending_path(p);
+                    let key = if pending.exists() {
+                        master_key::load(&config::MasterKeySource::File(pending.clone()), false)?
+                    } else {
+                        master_key::create_file(&pending)?
+                    };
+                    (key, Some(p.clone()))
+                }
+                (None, config::MasterKeySource::Value(_)) => anyhow::bail!(
+                    "set KEYZONE_NEW_MASTER_KEY to the new key (base64 of 32 bytes); \
+                     then run with KEYZONE_MASTER_KEY set to the new key"
+                ),
+            };
+            let outcome = vault
+                .rotate_master(&new)
+                .await
+                .map_err(anyhow::Error::msg)?;
+            if let Some(file) = pending_file {
+                master_key::commit_pending(&file)?;
+            }
+            match outcome {
+                MasterRotation::Rewrapped(n) => eprintln!(
+                    "keyzone: re-wrapped {n} zone data key(s) under master key {} (was {})",
+                    new.id(),
+                    vault.master_key_id()
+                ),
+                MasterRotation::AlreadyDone => {
+                    eprintln!("keyzone: the database already uses master key {}", new.id())
+                }
+            }
+            if from_env.is_some() {
+                eprintln!("keyzone: now set KEYZONE_MASTER_KEY to the new key on every node");
+            }
+        }
+        KeysCommand::Rotate {
+            zone,
+            algorithm,
+            force,
+        } => {
+            let zone = keyzone_domain::ZoneId::parse(&zone)
+                .map_err(|_| anyhow::anyhow!("{zone:?} is not a zone id"))?;
+            let algorithm = algorithm
+                .map(|a| {
+                    keyzone_crypto::Algorithm::parse(&a).ok_or_else(|| {
+                        anyhow::anyhow!("algorithm {a:?}: use RS256, ES256 or EdDSA")
+                    })
+                })
+                .transpose()?;
+            let signing = SigningKeys::new(store.clone(), vault.clone());
+            match signing.rotate(&zone, algorithm, force).await.map_err(anyhow::Error::msg)? {
+                KeyRotation::Rotated { retired, current, next } => println!(
+                    "rotated zone {zone}: signing with {current}; {retired} retired (published until its tokens expire); {next} published as next"
+                ),
+                KeyRotation::TooSoon { wait } => anyhow::bail!(
+                    "the next key was published less than {}s ago; JWKS caches may not have it yet. \
+                     Wait {}s or pass --force",
+                    keyzone_core::signing::MIN_PUBLISHED_BEFORE_USE.as_secs(),
+                    wait.as_secs() + 1
+                ),
+                KeyRotation::Raced => anyhow::bail!("another node rotated this zone's keys just now"),
+            }
+        }
+    }
+    store.close().await;
+    Ok(())
+}
+
 async fn serve(config: Config) -> anyhow::Result<()> {
     let store = Arc::new(open_store(&config).await?);
+    let vault = open_vault(&config, &store, true).await?;
+    let signing = Arc::new(SigningKeys::new(store.clone(), vault.clone()));
     let api_keys = ApiKeys::new(store.clone(), store.clone());
     let chosen = config
         .bootstrap_api_key
@@ -167,7 +314,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         Bootstrap::AlreadyDone => {}
     }
     let state = Arc::new(AppState {
-        zones: Zones::new(store.clone()),
+        zones: Zones::new(store.clone(), vault.clone(), signing.clone()),
+        secrets: Secrets::new(store.clone(), vault.clone()),
+        signing: signing.clone(),
         api_keys,
         health: store.clone(),
         layout: IssuerLayout::new(&config.public_url, config.zone_domain.as_deref()),
@@ -177,8 +326,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let maintenance = tokio::spawn(key_maintenance(
+        signing,
+        config.signing_key_rotation,
+        config.key_maintenance_interval,
+    ));
     tracing::info!(
         listen = %config.listen,
+        master_key_id = vault.master_key_id(),
         public_url = %config.public_url,
         database = ?store.backend(),
         "keyzone is ready"
@@ -187,9 +342,31 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("server error")?;
+    maintenance.abort();
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Scheduled signing-key rotation and clean-up of retired keys. Safe with
+/// several nodes: rotation is a compare-and-set in the store.
+async fn key_maintenance(
+    signing: Arc<SigningKeys>,
+    rotate_after: Option<std::time::Duration>,
+    every: std::time::Duration,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match signing.maintain(rotate_after).await {
+            Ok((0, 0)) => {}
+            Ok((rotated, purged)) => {
+                tracing::info!(rotated, purged, "signing key maintenance")
+            }
+            Err(e) => tracing::warn!(error = %e, "signing key maintenance failed"),
+        }
+    }
 }
 
 /// Resolves on SIGTERM or SIGINT; in-flight requests then finish before exit.

@@ -17,6 +17,11 @@ const CONSTRAINTS: &[(&str, &str, Constraint)] = &[
         "api_keys.key_hash",
         Constraint::ApiKeyHashUnique,
     ),
+    (
+        "signing_keys_pkey",
+        "signing_keys.kid",
+        Constraint::SigningKeyKidUnique,
+    ),
 ];
 
 fn constraint_of(db: &dyn DatabaseError) -> Constraint {

@@ -10,8 +10,10 @@
 
 mod errors;
 mod organizations;
+mod secrets;
 mod sql;
 pub mod testing;
+mod vault;
 mod zones;
 
 use keyzone_core::store::{HealthCheck, StoreError};

@@ -54,6 +54,7 @@ macro_rules! bind_args {
         q
     }};
 }
+pub(crate) use bind_args;
 
 /// What a list needs to know about its table.
 pub struct Listing<'a> {

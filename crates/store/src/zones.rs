@@ -1,7 +1,8 @@
 use crate::sql::{Arg, Listing, Sql};
+use crate::vault::{insert_data_key, insert_signing_key, update_data_key_wrapping};
 use crate::{errors::map_sqlx_error, on_pool, Store};
 use async_trait::async_trait;
-use keyzone_core::store::{StoreError, ZoneFilter, ZoneStore};
+use keyzone_core::store::{NewZoneKeys, StoreError, WrappedDataKey, ZoneFilter, ZoneStore};
 use keyzone_domain::zone::{Cimd, EncryptionKey, LoginFlow, OwnerType, Zone};
 use keyzone_domain::{OrganizationId, Page, PageRequest, Timestamp, ZoneId};
 
@@ -72,13 +73,14 @@ fn cimd_json(zone: &Zone) -> String {
 
 #[async_trait]
 impl ZoneStore for Store {
-    async fn insert_zone(&self, z: &Zone) -> Result<(), StoreError> {
+    async fn insert_zone(&self, z: &Zone, keys: &NewZoneKeys) -> Result<(), StoreError> {
         let sql = format!(
             "INSERT INTO zones ({COLUMNS}) VALUES \
              ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
         );
         let cimd = cimd_json(z);
-        on_pool!(self, |p| {
+        on_pool!(self, |p| async {
+            let mut tx = p.begin().await?;
             sqlx::query(&sql)
                 .bind(z.id.as_str())
                 .bind(z.organization_id.as_str())
@@ -99,10 +101,15 @@ impl ZoneStore for Store {
                 .bind(z.user_identity_provider_id.as_deref())
                 .bind(z.created_at.as_micros())
                 .bind(z.updated_at.as_micros())
-                .execute(p)
-                .await
-                .map(|_| ())
-        })
+                .execute(&mut *tx)
+                .await?;
+            insert_data_key!(&mut *tx, &keys.data_key);
+            for k in &keys.signing_keys {
+                insert_signing_key!(&mut *tx, k);
+            }
+            tx.commit().await
+        }
+        .await)
         .map_err(map_sqlx_error)?;
         Ok(())
     }
@@ -158,7 +165,11 @@ impl ZoneStore for Store {
         })
     }
 
-    async fn update_zone(&self, z: &Zone) -> Result<bool, StoreError> {
+    async fn update_zone(
+        &self,
+        z: &Zone,
+        rewrapped: Option<&WrappedDataKey>,
+    ) -> Result<bool, StoreError> {
         let sql = "UPDATE zones SET name = $3, description = $4, requires_invitation = $5, \
             external_sync_enabled = $6, login_flow = $7, dcr_enabled = $8, pkce_required = $9, \
             cimd_enabled = $10, cimd_allowed_client_ids = $11, encryption_key_arn = $12, \
@@ -166,8 +177,9 @@ impl ZoneStore for Store {
             user_identity_provider_id = $15, updated_at = $16, slug = $17 \
             WHERE organization_id = $1 AND id = $2";
         let cimd = cimd_json(z);
-        let done = on_pool!(self, |p| {
-            sqlx::query(sql)
+        let done = on_pool!(self, |p| async {
+            let mut tx = p.begin().await?;
+            let n = sqlx::query(sql)
                 .bind(z.organization_id.as_str())
                 .bind(z.id.as_str())
                 .bind(&z.name)
@@ -185,10 +197,18 @@ impl ZoneStore for Store {
                 .bind(z.user_identity_provider_id.as_deref())
                 .bind(z.updated_at.as_micros())
                 .bind(&z.slug)
-                .execute(p)
-                .await
-                .map(|r| r.rows_affected())
-        })
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if n > 0 {
+                if let Some(w) = rewrapped {
+                    update_data_key_wrapping!(&mut *tx, w);
+                }
+            }
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(n)
+        }
+        .await)
         .map_err(map_sqlx_error)?;
         Ok(done > 0)
     }

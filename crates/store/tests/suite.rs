@@ -1,12 +1,15 @@
 //! The store test suite: every test runs against SQLite and PostgreSQL.
 
 use keyzone_core::store::{
-    ApiKeyRecord, ApiKeyStore, Constraint, HealthCheck, OrganizationStore, StoreError, ZoneFilter,
-    ZoneStore,
+    ApiKeyRecord, ApiKeyStore, Constraint, HealthCheck, KeyWrapping, NewZoneKeys,
+    OrganizationStore, SecretFilter, SecretStore, SigningKeyState, SigningKeyStore, StoreError,
+    StoredSecret, StoredSigningKey, VaultStore, WrappedDataKey, ZoneFilter, ZoneStore,
 };
 use keyzone_domain::organization::Organization;
 use keyzone_domain::page::PageWindow;
+use keyzone_domain::secret::{Secret, SecretKind};
 use keyzone_domain::zone::{Cimd, EncryptionKey, Zone, ZoneDraft};
+use keyzone_domain::SecretId;
 use keyzone_domain::{ApiKeyId, OrganizationId, PageRequest, Positioned, Timestamp, ZoneId};
 use keyzone_store::Store;
 
@@ -46,7 +49,50 @@ store_tests!(
     organizations_never_see_each_others_zones,
     api_keys_by_hash,
     migrations_are_idempotent,
+    zone_keys_are_written_with_the_zone_and_deleted_with_it,
+    master_key_record_and_rewrap,
+    signing_key_rotation_is_compare_and_set,
+    secrets_round_trip_and_filters,
+    secrets_are_scoped_to_their_zone,
 );
+
+fn keys_for(z: &Zone) -> NewZoneKeys {
+    NewZoneKeys {
+        data_key: WrappedDataKey {
+            zone_id: z.id.clone(),
+            version: 1,
+            wrapping: KeyWrapping::Master {
+                master_key_id: "m1".into(),
+            },
+            wrapped: vec![1, 2, 3],
+            created_at: Timestamp::now(),
+        },
+        signing_keys: vec![
+            signing_key(z, SigningKeyState::Current),
+            signing_key(z, SigningKeyState::Next),
+        ],
+    }
+}
+
+fn signing_key(z: &Zone, state: SigningKeyState) -> StoredSigningKey {
+    StoredSigningKey {
+        zone_id: z.id.clone(),
+        kid: keyzone_domain::id::random_id(),
+        algorithm: "RS256".into(),
+        state,
+        public_jwk: "{}".into(),
+        sealed_private_key: vec![9; 16],
+        created_at: Timestamp::now(),
+        activated_at: (state == SigningKeyState::Current).then(Timestamp::now),
+        retired_at: None,
+        publish_until: None,
+    }
+}
+
+/// Inserts a zone with placeholder key material.
+async fn put(store: &Store, z: &Zone) -> Result<(), StoreError> {
+    store.insert_zone(z, &keys_for(z)).await
+}
 
 async fn org(store: &Store, label: &str) -> Organization {
     let now = Timestamp::now();
@@ -97,7 +143,7 @@ async fn zone_round_trip(store: &Store) {
     z.encryption_key = Some(EncryptionKey {
         arn: "arn:aws:kms:us-east-1:1:key/x".into(),
     });
-    store.insert_zone(&z).await.unwrap();
+    put(store, &z).await.unwrap();
     let got = store.get_zone(&o.id, &z.id).await.unwrap().unwrap();
     assert_eq!(got, z);
     assert!(store.delete_zone(&o.id, &z.id).await.unwrap());
@@ -109,28 +155,28 @@ async fn zone_update_and_clear(store: &Store) {
     let o = org(store, "default").await;
     let mut z = zone(&o, "Update");
     z.description = Some("before".into());
-    store.insert_zone(&z).await.unwrap();
+    put(store, &z).await.unwrap();
     z.name = "Renamed".into();
     z.description = None;
     z.dcr_enabled = false;
     z.external_sync_enabled = true;
     z.updated_at = Timestamp::now();
-    assert!(store.update_zone(&z).await.unwrap());
+    assert!(store.update_zone(&z, None).await.unwrap());
     assert_eq!(store.get_zone(&o.id, &z.id).await.unwrap().unwrap(), z);
     let ghost = zone(&o, "Ghost");
-    assert!(!store.update_zone(&ghost).await.unwrap());
+    assert!(!store.update_zone(&ghost, None).await.unwrap());
 }
 
 async fn zone_slug_is_unique_per_organization(store: &Store) {
     let a = org(store, "default").await;
     let b = org(store, "other").await;
-    store.insert_zone(&zone(&a, "Same")).await.unwrap();
-    match store.insert_zone(&zone(&a, "Same")).await {
+    put(store, &zone(&a, "Same")).await.unwrap();
+    match put(store, &zone(&a, "Same")).await {
         Err(StoreError::Conflict(Constraint::ZoneSlugUnique)) => {}
         other => panic!("expected a slug conflict, got {other:?}"),
     }
     // Another organization may use the same slug.
-    store.insert_zone(&zone(&b, "Same")).await.unwrap();
+    put(store, &zone(&b, "Same")).await.unwrap();
 }
 
 async fn zone_pages_walk_both_ways(store: &Store) {
@@ -140,7 +186,7 @@ async fn zone_pages_walk_both_ways(store: &Store) {
         let mut z = zone(&o, &format!("Page {i}"));
         // Two zones share a timestamp: the id breaks the tie.
         z.created_at = Timestamp::from_micros(1_000_000 + (i / 2) as i64);
-        store.insert_zone(&z).await.unwrap();
+        put(store, &z).await.unwrap();
         ids.push((z.created_at, z.id.clone()));
     }
     ids.sort();
@@ -217,8 +263,8 @@ async fn zone_pages_walk_both_ways(store: &Store) {
 async fn zone_filters(store: &Store) {
     let o = org(store, "default").await;
     let a = zone(&o, "Alpha");
-    store.insert_zone(&a).await.unwrap();
-    store.insert_zone(&zone(&o, "Beta")).await.unwrap();
+    put(store, &a).await.unwrap();
+    put(store, &zone(&o, "Beta")).await.unwrap();
     let page = store
         .list_zones(
             &o.id,
@@ -236,7 +282,7 @@ async fn organizations_never_see_each_others_zones(store: &Store) {
     let a = org(store, "default").await;
     let b = org(store, "other").await;
     let za = zone(&a, "Tenant A");
-    store.insert_zone(&za).await.unwrap();
+    put(store, &za).await.unwrap();
     assert!(store.get_zone(&b.id, &za.id).await.unwrap().is_none());
     let listed = store
         .list_zones(
@@ -254,7 +300,7 @@ async fn organizations_never_see_each_others_zones(store: &Store) {
     let mut forged = za.clone();
     forged.organization_id = b.id.clone();
     forged.name = "Hijacked".into();
-    assert!(!store.update_zone(&forged).await.unwrap());
+    assert!(!store.update_zone(&forged, None).await.unwrap());
     assert!(!store.delete_zone(&b.id, &za.id).await.unwrap());
     assert_eq!(store.get_zone(&a.id, &za.id).await.unwrap().unwrap(), za);
 }
@@ -301,11 +347,230 @@ async fn data_survives_reopening_sqlite() {
     s.migrate().await.unwrap();
     let o = org(&s, "default").await;
     let z = zone(&o, "Durable");
-    s.insert_zone(&z).await.unwrap();
+    s.insert_zone(&z, &keys_for(&z)).await.unwrap();
     s.close().await;
     let s = Store::connect(&url, &opts).await.unwrap();
     s.migrate().await.unwrap();
     assert_eq!(s.get_zone(&o.id, &z.id).await.unwrap(), Some(z));
     s.close().await;
     let _ = std::fs::remove_dir_all(dir);
+}
+
+async fn zone_keys_are_written_with_the_zone_and_deleted_with_it(store: &Store) {
+    let o = org(store, "default").await;
+    let z = zone(&o, "Keys");
+    let keys = keys_for(&z);
+    store.insert_zone(&z, &keys).await.unwrap();
+    assert_eq!(
+        store.data_key(&z.id, 1).await.unwrap(),
+        Some(keys.data_key.clone())
+    );
+    assert_eq!(store.signing_keys(&z.id).await.unwrap().len(), 2);
+
+    // A failed zone insert (duplicate slug) leaves no orphan keys behind.
+    let mut dup = zone(&o, "Keys");
+    dup.slug = z.slug.clone();
+    assert!(store.insert_zone(&dup, &keys_for(&dup)).await.is_err());
+    assert_eq!(store.data_key(&dup.id, 1).await.unwrap(), None);
+    assert!(store.signing_keys(&dup.id).await.unwrap().is_empty());
+
+    // Re-wrapping travels with the zone update.
+    let rewrapped = WrappedDataKey {
+        wrapping: KeyWrapping::AwsKms {
+            arn: "arn:aws:kms:us-east-1:1:key/k".into(),
+        },
+        wrapped: vec![7, 7],
+        ..keys.data_key.clone()
+    };
+    assert!(store.update_zone(&z, Some(&rewrapped)).await.unwrap());
+    assert_eq!(store.data_key(&z.id, 1).await.unwrap(), Some(rewrapped));
+
+    // Crypto-shredding: the zone's keys go with it.
+    assert!(store.delete_zone(&o.id, &z.id).await.unwrap());
+    assert_eq!(store.data_key(&z.id, 1).await.unwrap(), None);
+    assert!(store.signing_keys(&z.id).await.unwrap().is_empty());
+}
+
+async fn master_key_record_and_rewrap(store: &Store) {
+    assert_eq!(store.init_master_key_id("m1").await.unwrap(), "m1");
+    assert_eq!(
+        store.init_master_key_id("m2").await.unwrap(),
+        "m1",
+        "first record wins"
+    );
+    let o = org(store, "default").await;
+    let z = zone(&o, "Rewrap");
+    let keys = keys_for(&z);
+    store.insert_zone(&z, &keys).await.unwrap();
+    let all = store.master_wrapped_data_keys().await.unwrap();
+    assert_eq!(all, vec![keys.data_key.clone()]);
+    let new = WrappedDataKey {
+        wrapping: KeyWrapping::Master {
+            master_key_id: "m2".into(),
+        },
+        wrapped: vec![4, 5, 6],
+        ..keys.data_key.clone()
+    };
+    assert!(!store
+        .rewrap_data_keys(std::slice::from_ref(&new), "wrong", "m2")
+        .await
+        .unwrap());
+    assert_eq!(store.data_key(&z.id, 1).await.unwrap(), Some(keys.data_key));
+    assert!(store
+        .rewrap_data_keys(std::slice::from_ref(&new), "m1", "m2")
+        .await
+        .unwrap());
+    assert_eq!(store.data_key(&z.id, 1).await.unwrap(), Some(new));
+    assert_eq!(store.init_master_key_id("m1").await.unwrap(), "m2");
+}
+
+async fn signing_key_rotation_is_compare_and_set(store: &Store) {
+    let o = org(store, "default").await;
+    let z = zone(&o, "Rotate");
+    let keys = keys_for(&z);
+    store.insert_zone(&z, &keys).await.unwrap();
+    let (cur, next) = (&keys.signing_keys[0].kid, &keys.signing_keys[1].kid);
+    let until = Timestamp::from_micros(Timestamp::now().as_micros() + 1_000_000);
+    let new_next = signing_key(&z, SigningKeyState::Next);
+    assert!(store
+        .rotate_signing_keys(&z.id, cur, next, until, &new_next)
+        .await
+        .unwrap());
+    let after = store.signing_keys(&z.id).await.unwrap();
+    let state = |kid: &str| after.iter().find(|k| k.kid == kid).unwrap().state;
+    assert_eq!(state(cur), SigningKeyState::Retired);
+    assert_eq!(state(next), SigningKeyState::Current);
+    assert_eq!(state(&new_next.kid), SigningKeyState::Next);
+    // A second rotation from the same starting point loses and changes nothing.
+    let other = signing_key(&z, SigningKeyState::Next);
+    assert!(!store
+        .rotate_signing_keys(&z.id, cur, next, until, &other)
+        .await
+        .unwrap());
+    assert_eq!(store.signing_keys(&z.id).await.unwrap(), after);
+    // A kid is never reused.
+    let mut again = signing_key(&z, SigningKeyState::Retired);
+    again.kid = cur.clone();
+    assert!(store
+        .rotate_signing_keys(&z.id, next, &new_next.kid, until, &again)
+        .await
+        .is_err());
+    // Retired keys are purged only once their publication window is over.
+    assert_eq!(store.purge_signing_keys(Timestamp::now()).await.unwrap(), 0);
+    let later = Timestamp::from_micros(until.as_micros() + 1);
+    assert_eq!(store.purge_signing_keys(later).await.unwrap(), 1);
+    assert_eq!(store.signing_keys(&z.id).await.unwrap().len(), 2);
+    let due = store
+        .zones_with_current_key_before(Timestamp::from_micros(Timestamp::now().as_micros() + 1))
+        .await
+        .unwrap();
+    assert_eq!(due, vec![z.id.clone()]);
+}
+
+fn secret(z: &Zone, entity: &str, kind: SecretKind) -> StoredSecret {
+    let now = Timestamp::now();
+    StoredSecret {
+        secret: Secret {
+            id: SecretId::generate(),
+            zone_id: z.id.clone(),
+            name: "s".into(),
+            entity_id: entity.into(),
+            kind,
+            description: Some("d".into()),
+            metadata: Some(serde_json::json!({"k": [1, 2]})),
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        },
+        sealed_data: vec![0xAB; 40],
+    }
+}
+
+async fn secrets_round_trip_and_filters(store: &Store) {
+    let o = org(store, "default").await;
+    let z = zone(&o, "Secrets");
+    put(store, &z).await.unwrap();
+    let a = secret(&z, "res1", SecretKind::Token);
+    let b = secret(&z, "res1", SecretKind::Password);
+    let c = secret(&z, "res2", SecretKind::Token);
+    for s in [&a, &b, &c] {
+        store.insert_secret(s).await.unwrap();
+    }
+    assert_eq!(
+        store.get_secret(&z.id, &a.secret.id).await.unwrap(),
+        Some(a.clone())
+    );
+    let all = store
+        .list_secrets(&z.id, &SecretFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 3);
+    let by_entity = store
+        .list_secrets(
+            &z.id,
+            &SecretFilter {
+                entity_id: Some("res1".into()),
+                kind: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(by_entity.len(), 2);
+    let tokens = store
+        .list_secrets(
+            &z.id,
+            &SecretFilter {
+                entity_id: Some("res1".into()),
+                kind: Some(SecretKind::Token),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(tokens, vec![a.secret.clone()]);
+
+    let mut changed = a.clone();
+    changed.secret.version = 2;
+    changed.secret.metadata = None;
+    changed.sealed_data = vec![0xCD; 40];
+    assert!(store.update_secret(&changed).await.unwrap());
+    assert_eq!(
+        store.get_secret(&z.id, &a.secret.id).await.unwrap(),
+        Some(changed)
+    );
+    assert!(store.delete_secret(&z.id, &b.secret.id).await.unwrap());
+    assert!(!store.delete_secret(&z.id, &b.secret.id).await.unwrap());
+    // Deleting the zone deletes its secrets.
+    assert!(store.delete_zone(&o.id, &z.id).await.unwrap());
+    assert_eq!(store.get_secret(&z.id, &c.secret.id).await.unwrap(), None);
+}
+
+async fn secrets_are_scoped_to_their_zone(store: &Store) {
+    let o = org(store, "default").await;
+    let za = zone(&o, "Zone A");
+    let zb = zone(&o, "Zone B");
+    put(store, &za).await.unwrap();
+    put(store, &zb).await.unwrap();
+    let s = secret(&za, "shared-entity", SecretKind::Token);
+    store.insert_secret(&s).await.unwrap();
+    assert_eq!(store.get_secret(&zb.id, &s.secret.id).await.unwrap(), None);
+    assert!(store
+        .list_secrets(
+            &zb.id,
+            &SecretFilter {
+                entity_id: Some("shared-entity".into()),
+                kind: None
+            }
+        )
+        .await
+        .unwrap()
+        .is_empty());
+    let mut forged = s.clone();
+    forged.secret.zone_id = zb.id.clone();
+    forged.secret.name = "stolen".into();
+    assert!(!store.update_secret(&forged).await.unwrap());
+    assert!(!store.delete_secret(&zb.id, &s.secret.id).await.unwrap());
+    assert_eq!(
+        store.get_secret(&za.id, &s.secret.id).await.unwrap(),
+        Some(s)
+    );
 }

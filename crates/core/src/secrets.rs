@@ -1,0 +1,195 @@
+//! The Secrets API: values kept in a zone's vault, sealed with the zone's
+//! data key and bound to the secret's id and version.
+
+use crate::auth::Principal;
+use crate::error::CoreError;
+use crate::store::{SecretFilter, SecretStore, StoreError, StoredSecret};
+use crate::vault::Vault;
+use crate::zones::Zones;
+use keyzone_domain::secret::{Secret, SecretChanges, SecretData, SecretDraft};
+use keyzone_domain::{SecretId, Timestamp, ZoneId};
+use std::sync::Arc;
+
+const ENTITY: &str = "secret";
+
+/// Each version of a secret is sealed under its own associated data, so an
+/// old ciphertext cannot be replayed as the current one.
+fn field(version: u32) -> String {
+    format!("data/v{version}")
+}
+
+pub struct Secrets {
+    store: Arc<dyn SecretStore>,
+    vault: Arc<Vault>,
+}
+
+impl Secrets {
+    pub fn new(store: Arc<dyn SecretStore>, vault: Arc<Vault>) -> Self {
+        Self { store, vault }
+    }
+
+    async fn seal(
+        &self,
+        zone: &ZoneId,
+        id: &SecretId,
+        version: u32,
+        data: &SecretData,
+    ) -> Result<Vec<u8>, CoreError> {
+        let plain =
+            zeroize::Zeroizing::new(serde_json::to_vec(data).expect("secret data serializes"));
+        self.vault
+            .seal(zone, ENTITY, id.as_str(), &field(version), &plain)
+            .await
+    }
+
+    /// Resolves the zone first: a zone of another organization is not found.
+    async fn zone(
+        &self,
+        zones: &Zones,
+        principal: &Principal,
+        zone: &str,
+    ) -> Result<ZoneId, CoreError> {
+        Ok(zones.get(principal, zone).await?.id)
+    }
+
+    fn parse_id(id: &str) -> Result<SecretId, CoreError> {
+        SecretId::parse(id).map_err(|_| CoreError::NotFound { entity: "secret" })
+    }
+
+    pub async fn create(
+        &self,
+        zones: &Zones,
+        principal: &Principal,
+        zone: &str,
+        draft: SecretDraft,
+    ) -> Result<Secret, CoreError> {
+        let zone = self.zone(zones, principal, zone).await?;
+        draft.validate()?;
+        let id = SecretId::generate();
+        let now = Timestamp::now();
+        let sealed = self.seal(&zone, &id, 1, &draft.data).await?;
+        let secret = Secret {
+            id,
+            zone_id: zone,
+            name: draft.name,
+            entity_id: draft.entity_id,
+            kind: draft.data.kind(),
+            description: draft.description,
+            metadata: draft.metadata,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        };
+        self.store
+            .insert_secret(&StoredSecret {
+                secret: secret.clone(),
+                sealed_data: sealed,
+            })
+            .await?;
+        Ok(secret)
+    }
+
+    async fn stored(&self, zone: &ZoneId, id: &str) -> Result<StoredSecret, CoreError> {
+        self.store
+            .get_secret(zone, &Self::parse_id(id)?)
+            .await?
+            .ok_or(CoreError::NotFound { entity: "secret" })
+    }
+
+    /// The record and its decrypted value.
+    pub async fn reveal(
+        &self,
+        zones: &Zones,
+        principal: &Principal,
+        zone: &str,
+        id: &str,
+    ) -> Result<(Secret, SecretData), CoreError> {
+        let zone = self.zone(zones, principal, zone).await?;
+        let s = self.stored(&zone, id).await?;
+        let data = self.open(&s).await?;
+        Ok((s.secret, data))
+    }
+
+    /// Decrypts a stored secret (also used by the token endpoint, later).
+    pub async fn open(&self, s: &StoredSecret) -> Result<SecretData, CoreError> {
+        let plain = self
+            .vault
+            .open(
+                &s.secret.zone_id,
+                ENTITY,
+                s.secret.id.as_str(),
+                &field(s.secret.version),
+                &s.sealed_data,
+            )
+            .await?;
+        serde_json::from_slice(&plain).map_err(|_| {
+            CoreError::Internal(StoreError::Corrupt(format!("secret {} value", s.secret.id)))
+        })
+    }
+
+    pub async fn list(
+        &self,
+        zones: &Zones,
+        principal: &Principal,
+        zone: &str,
+        filter: &SecretFilter,
+    ) -> Result<Vec<Secret>, CoreError> {
+        let zone = self.zone(zones, principal, zone).await?;
+        Ok(self.store.list_secrets(&zone, filter).await?)
+    }
+
+    pub async fn update(
+        &self,
+        zones: &Zones,
+        principal: &Principal,
+        zone: &str,
+        id: &str,
+        changes: SecretChanges,
+    ) -> Result<Secret, CoreError> {
+        let zone = self.zone(zones, principal, zone).await?;
+        let mut s = self.stored(&zone, id).await?;
+        changes.validate()?;
+        let secret = &mut s.secret;
+        if let Some(n) = changes.name {
+            secret.name = n;
+        }
+        if let Some(d) = changes.description {
+            secret.description = d;
+        }
+        if let Some(m) = changes.metadata {
+            secret.metadata = m;
+        }
+        if let Some(data) = changes.data {
+            // A new value is a new version; the old ciphertext is replaced
+            // and, bound to the old version, could not be read as the new.
+            secret.version += 1;
+            secret.kind = data.kind();
+            s.sealed_data = self.seal(&zone, &secret.id, secret.version, &data).await?;
+        }
+        secret.updated_at = Timestamp::now().max(secret.updated_at);
+        if self.store.update_secret(&s).await? {
+            Ok(s.secret)
+        } else {
+            Err(CoreError::NotFound { entity: "secret" })
+        }
+    }
+
+    pub async fn delete(
+        &self,
+        zones: &Zones,
+        principal: &Principal,
+        zone: &str,
+        id: &str,
+    ) -> Result<(), CoreError> {
+        let zone = self.zone(zones, principal, zone).await?;
+        if self
+            .store
+            .delete_secret(&zone, &Self::parse_id(id)?)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(CoreError::NotFound { entity: "secret" })
+        }
+    }
+}
