@@ -344,6 +344,33 @@ impl Config {
             "database_max_connections = {}\n",
             self.database_max_connections
         ));
+        match &self.master_key {
+            MasterKeySource::Value(_) => {
+                out.push_str("master_key = \"<redacted>\"  # from KEYZONE_MASTER_KEY\n")
+            }
+            MasterKeySource::File(p) => out.push_str(&format!(
+                "master_key_file = {:?}  # {}\n",
+                p.display().to_string(),
+                if p.exists() {
+                    "exists"
+                } else {
+                    "will be created on first start"
+                }
+            )),
+        }
+        match &self.aws_kms_endpoint {
+            Some(e) => out.push_str(&format!("aws_kms_endpoint = {e:?}\n")),
+            None => out.push_str("# aws_kms_endpoint unset: each key's regional AWS endpoint\n"),
+        }
+        out.push_str(&format!(
+            "signing_key_rotation_days = {}\n",
+            self.signing_key_rotation
+                .map_or(0, |d| d.as_secs() / 86_400)
+        ));
+        out.push_str(&format!(
+            "key_maintenance_interval_secs = {}\n",
+            self.key_maintenance_interval.as_secs()
+        ));
         out
     }
 }

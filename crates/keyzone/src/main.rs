@@ -210,86 +210,118 @@ async fn open_vault(
 
 async fn keys_command(command: KeysCommand, config: Config) -> anyhow::Result<()> {
     let store = Arc::new(open_store(&config).await?);
-    let vault = open_vault(&config, &store, false).await?;
     match command {
-        KeysCommand::RotateMaster => {
-            let from_env = std::env::var("KEYZONE_NEW_MASTER_KEY")
-                .ok()
-                .filter(|v| !v.is_empty());
-            let (new, pending_file) = match (&from_env, &config.master_key) {
-                (Some(v), _) => (
-                    MasterKey::from_base64(v).map_err(|_| {
-                        anyhow::anyhow!(
-                            "KEYZONE_NEW_MASTER_KEY must be the base64 of 32 random bytes"
-                        )
-                    })?,
-                    None,
-                ),
-                (None, config::MasterKeySource::File(p)) => {
-                    let pending = master_key::pending_path(p);
-                    let key = if pending.exists() {
-                        master_key::load(&config::MasterKeySource::File(pending.clone()), false)?
-                    } else {
-                        master_key::create_file(&pending)?
-                    };
-                    (key, Some(p.clone()))
-                }
-                (None, config::MasterKeySource::Value(_)) => anyhow::bail!(
-                    "set KEYZONE_NEW_MASTER_KEY to the new key (base64 of 32 bytes); \
-                     then run with KEYZONE_MASTER_KEY set to the new key"
-                ),
-            };
-            let outcome = vault
-                .rotate_master(&new)
-                .await
-                .map_err(anyhow::Error::msg)?;
-            if let Some(file) = pending_file {
-                master_key::commit_pending(&file)?;
-            }
-            match outcome {
-                MasterRotation::Rewrapped(n) => eprintln!(
-                    "keyzone: re-wrapped {n} zone data key(s) under master key {} (was {})",
-                    new.id(),
-                    vault.master_key_id()
-                ),
-                MasterRotation::AlreadyDone => {
-                    eprintln!("keyzone: the database already uses master key {}", new.id())
-                }
-            }
-            if from_env.is_some() {
-                eprintln!("keyzone: now set KEYZONE_MASTER_KEY to the new key on every node");
-            }
-        }
+        KeysCommand::RotateMaster => rotate_master(&config, &store).await?,
         KeysCommand::Rotate {
             zone,
             algorithm,
             force,
         } => {
-            let zone = keyzone_domain::ZoneId::parse(&zone)
-                .map_err(|_| anyhow::anyhow!("{zone:?} is not a zone id"))?;
-            let algorithm = algorithm
-                .map(|a| {
-                    keyzone_crypto::Algorithm::parse(&a).ok_or_else(|| {
-                        anyhow::anyhow!("algorithm {a:?}: use RS256, ES256 or EdDSA")
-                    })
-                })
-                .transpose()?;
-            let signing = SigningKeys::new(store.clone(), vault.clone());
-            match signing.rotate(&zone, algorithm, force).await.map_err(anyhow::Error::msg)? {
-                KeyRotation::Rotated { retired, current, next } => println!(
-                    "rotated zone {zone}: signing with {current}; {retired} retired (published until its tokens expire); {next} published as next"
-                ),
-                KeyRotation::TooSoon { wait } => anyhow::bail!(
-                    "the next key was published less than {}s ago; JWKS caches may not have it yet. \
-                     Wait {}s or pass --force",
-                    keyzone_core::signing::MIN_PUBLISHED_BEFORE_USE.as_secs(),
-                    wait.as_secs() + 1
-                ),
-                KeyRotation::Raced => anyhow::bail!("another node rotated this zone's keys just now"),
-            }
+            let vault = open_vault(&config, &store, false).await?;
+            rotate_signing_keys(&store, vault, &zone, algorithm, force).await?
         }
     }
     store.close().await;
+    Ok(())
+}
+
+async fn rotate_master(config: &Config, store: &Arc<Store>) -> anyhow::Result<()> {
+    let from_env = std::env::var("KEYZONE_NEW_MASTER_KEY")
+        .ok()
+        .filter(|v| !v.is_empty());
+    let (new, pending_file) = match (&from_env, &config.master_key) {
+        (Some(v), _) => (
+            MasterKey::from_base64(v).map_err(|_| {
+                anyhow::anyhow!("KEYZONE_NEW_MASTER_KEY must be the base64 of 32 random bytes")
+            })?,
+            None,
+        ),
+        (None, config::MasterKeySource::File(p)) => {
+            let pending = master_key::pending_path(p);
+            let key = if pending.exists() {
+                master_key::load(&config::MasterKeySource::File(pending), false)?
+            } else {
+                master_key::create_file(&pending)?
+            };
+            (key, Some(p.clone()))
+        }
+        (None, config::MasterKeySource::Value(_)) => anyhow::bail!(
+            "set KEYZONE_NEW_MASTER_KEY to the new key (base64 of 32 bytes); \
+             then run with KEYZONE_MASTER_KEY set to the new key"
+        ),
+    };
+    let outcome = match open_vault(config, store, false).await {
+        Ok(vault) => {
+            let outcome = vault
+                .rotate_master(&new)
+                .await
+                .map_err(anyhow::Error::msg)?;
+            if let MasterRotation::Rewrapped(n) = outcome {
+                eprintln!(
+                    "keyzone: re-wrapped {n} zone data key(s) under master key {} (was {})",
+                    new.id(),
+                    vault.master_key_id()
+                );
+            }
+            outcome
+        }
+        // Re-run after a completed rotation: the database is under the new key.
+        Err(e) => match e.downcast_ref::<MasterKeyMismatch>() {
+            Some(MasterKeyMismatch::Different { stored, .. }) if stored == new.id() => {
+                MasterRotation::AlreadyDone
+            }
+            _ => return Err(e),
+        },
+    };
+    if let Some(file) = pending_file {
+        master_key::commit_pending(&file)?;
+    }
+    if outcome == MasterRotation::AlreadyDone {
+        eprintln!("keyzone: the database already uses master key {}", new.id());
+    }
+    if from_env.is_some() {
+        eprintln!("keyzone: now set KEYZONE_MASTER_KEY to the new key on every node");
+    }
+    Ok(())
+}
+
+async fn rotate_signing_keys(
+    store: &Arc<Store>,
+    vault: Arc<Vault>,
+    zone: &str,
+    algorithm: Option<String>,
+    force: bool,
+) -> anyhow::Result<()> {
+    let zone = keyzone_domain::ZoneId::parse(zone)
+        .map_err(|_| anyhow::anyhow!("{zone:?} is not a zone id"))?;
+    let algorithm = algorithm
+        .map(|a| {
+            keyzone_crypto::Algorithm::parse(&a)
+                .ok_or_else(|| anyhow::anyhow!("algorithm {a:?}: use RS256, ES256 or EdDSA"))
+        })
+        .transpose()?;
+    let signing = SigningKeys::new(store.clone(), vault);
+    match signing
+        .rotate(&zone, algorithm, force)
+        .await
+        .map_err(anyhow::Error::msg)?
+    {
+        KeyRotation::Rotated {
+            retired,
+            current,
+            next,
+        } => println!(
+            "rotated zone {zone}: signing with {current}; {retired} retired (published until \
+             its tokens expire); {next} published as next"
+        ),
+        KeyRotation::TooSoon { wait } => anyhow::bail!(
+            "the next key was published less than {}s ago; JWKS caches may not have it yet. \
+             Wait {}s or pass --force",
+            keyzone_core::signing::MIN_PUBLISHED_BEFORE_USE.as_secs(),
+            wait.as_secs() + 1
+        ),
+        KeyRotation::Raced => anyhow::bail!("another node rotated this zone's keys just now"),
+    }
     Ok(())
 }
 
