@@ -6,6 +6,8 @@
 # Does not build anything: build first (cargo build --bin keyzone) or point
 # KEYZONE_BIN at a binary. The Python venv lives in target/sdk-venv and is
 # (re)installed from tests/sdk/requirements.txt whenever that file changes.
+# The suite also starts a mock AWS KMS (moto, from that venv) on a free loopback port
+# and points the server at it (KEYZONE_AWS_KMS_ENDPOINT); nothing reaches real AWS.
 #
 # PostgreSQL: uses KEYZONE_TEST_POSTGRES_URL (an admin URL; the suite creates and
 # drops a kz_sdk_<hex> database through it) or, if unset, postgres@127.0.0.1:5432/test.

@@ -4,6 +4,11 @@ One `keyzone serve` process is started per pytest session, on a free loopback
 port with a fresh data directory, and killed at the end. The storage backend is
 chosen by KEYZONE_SDK_BACKEND (`sqlite`, the default, or `postgres`).
 
+Before it, a mock AWS KMS (moto's server, see moto_kms_server.py) is started on
+another free loopback port; the keyzone server reaches it through
+KEYZONE_AWS_KMS_ENDPOINT with dummy AWS credentials. Tests create keys in it with
+the `kms` (boto3 client) and `new_kms_key` fixtures.
+
 Environment read here:
   KEYZONE_BIN                path to the server binary (default: <repo>/target/debug/keyzone)
   KEYZONE_SDK_BACKEND        sqlite | postgres
@@ -20,25 +25,32 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
 from keycardai_api import KeycardAPI
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_BIN = REPO_ROOT / "target" / "debug" / "keyzone"
+from sdk_processes import (
+    READY_TIMEOUT_S,
+    free_port,
+    keyzone_bin,
+    keyzone_env,
+    kms_client,
+    moto_argv,
+    moto_env,
+    spawn,
+    stop,
+    wait_ready,
+)
+
 DEFAULT_PG_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/test"
-READY_TIMEOUT_S = 30.0
-STOP_TIMEOUT_S = 15.0
 LOG_TAIL_LINES = 200
 
 # The SDK reads these from the environment when constructor arguments are None;
@@ -50,7 +62,7 @@ for _k in [k for k in os.environ if k.startswith("KEYCARD_API_")]:
 for _k in ("NO_PROXY", "no_proxy"):
     os.environ[_k] = ",".join(filter(None, [os.environ.get(_k, ""), "127.0.0.1", "localhost"]))
 
-# Filled by the `server` fixture, read by pytest_terminal_summary.
+# Filled by the `server` and `moto` fixtures, read by pytest_terminal_summary.
 _STATE: dict = {}
 
 
@@ -64,6 +76,16 @@ class Server:
     tmp_dir: Path
     stdout_log: Path
     stderr_log: Path
+    kms_endpoint: str  # the mock KMS the server was pointed at
+
+
+@dataclass(frozen=True)
+class Moto:
+    port: int
+    endpoint: str  # http://127.0.0.1:<port>
+    tmp_dir: Path
+    stdout_log: Path
+    stderr_log: Path
 
 
 def _backend() -> str:
@@ -71,12 +93,6 @@ def _backend() -> str:
     if backend not in ("sqlite", "postgres"):
         pytest.exit(f"KEYZONE_SDK_BACKEND must be 'sqlite' or 'postgres', got {backend!r}", returncode=4)
     return backend
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
@@ -88,21 +104,11 @@ def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
     return "\n".join(out) if out else "<empty>"
 
 
-def _logs_report(stdout_log: Path, stderr_log: Path) -> str:
+def _logs_report(stdout_log: Path, stderr_log: Path, what: str = "server") -> str:
     return (
-        f"--- server stderr ({stderr_log}), last {LOG_TAIL_LINES} lines ---\n{_tail(stderr_log)}\n"
-        f"--- server stdout ({stdout_log}), last {LOG_TAIL_LINES} lines ---\n{_tail(stdout_log)}"
+        f"--- {what} stderr ({stderr_log}), last {LOG_TAIL_LINES} lines ---\n{_tail(stderr_log)}\n"
+        f"--- {what} stdout ({stdout_log}), last {LOG_TAIL_LINES} lines ---\n{_tail(stdout_log)}"
     )
-
-
-def _set_pdeathsig() -> None:
-    """In the child: get SIGTERM if the pytest process dies without cleaning up (Linux only)."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
-    except Exception:
-        pass
 
 
 # --------------------------------------------------------------------------- postgres
@@ -149,25 +155,71 @@ def database_url() -> Iterator[Optional[str]]:
             print(f"\nWARNING: could not drop test database {db}: {res.stderr}", file=sys.stderr)
 
 
-# --------------------------------------------------------------------------- server
-
-
-def _stop(proc: subprocess.Popen) -> Optional[int]:
-    if proc.poll() is not None:
-        return proc.returncode
-    proc.send_signal(signal.SIGTERM)
-    try:
-        return proc.wait(timeout=STOP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        print(f"\nWARNING: keyzone (pid {proc.pid}) ignored SIGTERM for {STOP_TIMEOUT_S}s; killing it", file=sys.stderr)
-        proc.kill()
-        return proc.wait(timeout=10)
+# --------------------------------------------------------------------------- mock AWS KMS (moto)
 
 
 @pytest.fixture(scope="session")
-def server(request: pytest.FixtureRequest, database_url: Optional[str]) -> Iterator[Server]:
+def moto(request: pytest.FixtureRequest) -> Iterator[Moto]:
+    """moto's server on a free loopback port, for the whole session (the keyzone server depends on it)."""
+    tmp_dir = Path(tempfile.mkdtemp(prefix="keyzone-sdk-moto-"))
+    stdout_log, stderr_log = tmp_dir / "moto.stdout.log", tmp_dir / "moto.stderr.log"
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    argv = moto_argv(port)
+    proc = spawn(argv, moto_env(), tmp_dir, stdout_log, stderr_log)
+    atexit.register(stop, proc, "moto")
+    m = Moto(port, endpoint, tmp_dir, stdout_log, stderr_log)
+    _STATE.update(moto=m)
+
+    # Any answer from moto's own API means the server is up and has imported its backends.
+    ready, last = wait_ready(proc, f"{endpoint}/moto-api/data.json")
+    if not ready:
+        stop(proc, "moto")
+        _STATE["keep_tmp"] = True
+        pytest.fail(
+            f"the mock KMS (moto) failed to start: expected GET {endpoint}/moto-api/data.json -> 200 within "
+            f"{READY_TIMEOUT_S:.0f}s; last: {last}. Command: {' '.join(argv)}. "
+            f"Logs: see the 'moto logs' section below.",
+            pytrace=False,
+        )
+    try:
+        yield m
+    finally:
+        stop(proc, "moto")
+        if not (request.session.testsfailed or os.environ.get("KEYZONE_SDK_KEEP_TMP") == "1"):
+            shutil.rmtree(tmp_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def kms(moto: Moto) -> Any:
+    """boto3 KMS client (us-east-1) for the mock, e.g. `kms.disable_key(KeyId=kms_key_id(arn))`."""
+    return kms_client(moto.endpoint, "us-east-1")
+
+
+@pytest.fixture(scope="session")
+def new_kms_key(moto: Moto) -> Callable[..., str]:
+    """`new_kms_key(region="us-east-1")` creates a fresh enabled symmetric key in the mock; returns its ARN."""
+    clients: dict = {}
+
+    def make(region: str = "us-east-1", description: str = "keyzone sdk suite") -> str:
+        if region not in clients:
+            clients[region] = kms_client(moto.endpoint, region)
+        meta = clients[region].create_key(
+            Description=description, KeyUsage="ENCRYPT_DECRYPT", KeySpec="SYMMETRIC_DEFAULT"
+        )["KeyMetadata"]
+        assert meta["KeyState"] == "Enabled" and meta["Arn"].startswith(f"arn:aws:kms:{region}:"), meta
+        return meta["Arn"]
+
+    return make
+
+
+# --------------------------------------------------------------------------- server
+
+
+@pytest.fixture(scope="session")
+def server(request: pytest.FixtureRequest, database_url: Optional[str], moto: Moto) -> Iterator[Server]:
     backend = _backend()
-    bin_path = Path(os.environ.get("KEYZONE_BIN") or DEFAULT_BIN).resolve()
+    bin_path = keyzone_bin()
     if not bin_path.is_file() or not os.access(bin_path, os.X_OK):
         pytest.fail(
             f"keyzone binary not found or not executable at {bin_path}; build it first "
@@ -181,58 +233,27 @@ def server(request: pytest.FixtureRequest, database_url: Optional[str]) -> Itera
     stdout_log = tmp_dir / "server.stdout.log"
     stderr_log = tmp_dir / "server.stderr.log"
 
-    port = _free_port()
+    port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     api_key = "kzsdk_" + secrets.token_hex(24)
 
-    # Hermetic environment: nothing KEYZONE_* leaks in from the caller (e.g. a
-    # KEYZONE_DATABASE_URL would silently turn the sqlite run into a postgres one).
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KEYZONE_")}
-    env.update(
-        KEYZONE_LISTEN=f"127.0.0.1:{port}",
-        KEYZONE_DATA_DIR=str(data_dir),
-        KEYZONE_BOOTSTRAP_API_KEY=api_key,
-        KEYZONE_PUBLIC_URL=base_url,
-        KEYZONE_LOG_FORMAT="json",
+    env = keyzone_env(
+        port=port,
+        data_dir=data_dir,
+        api_key=api_key,
+        public_url=base_url,
+        kms_endpoint=moto.endpoint,
+        database_url=database_url,
     )
-    if database_url:
-        env["KEYZONE_DATABASE_URL"] = database_url
+    proc = spawn([str(bin_path), "serve"], env, tmp_dir, stdout_log, stderr_log)
+    atexit.register(stop, proc)  # belt and braces if the session is torn down abnormally
 
-    with open(stdout_log, "wb") as out, open(stderr_log, "wb") as err:
-        proc = subprocess.Popen(
-            [str(bin_path), "serve"],
-            env=env,
-            cwd=str(tmp_dir),
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=err,
-            start_new_session=True,
-            preexec_fn=_set_pdeathsig if sys.platform.startswith("linux") else None,
-        )
-    atexit.register(_stop, proc)  # belt and braces if the session is torn down abnormally
-
-    srv = Server(backend, port, base_url, base_url, api_key, tmp_dir, stdout_log, stderr_log)
+    srv = Server(backend, port, base_url, base_url, api_key, tmp_dir, stdout_log, stderr_log, moto.endpoint)
     _STATE.update(server=srv)
 
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    last = "no attempt made"
-    ready = False
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            last = f"process exited with code {proc.returncode}"
-            break
-        try:
-            r = httpx.get(f"{base_url}/readyz", timeout=2.0, trust_env=False)
-            if r.status_code == 200:
-                ready = True
-                break
-            last = f"GET /readyz -> {r.status_code} {r.text[:200]!r}"
-        except httpx.TransportError as e:
-            last = f"GET /readyz -> {type(e).__name__}: {e}"
-        time.sleep(0.1)
-
+    ready, last = wait_ready(proc, f"{base_url}/readyz")
     if not ready:
-        _stop(proc)
+        stop(proc)
         _STATE["keep_tmp"] = True
         # Every test reports this (session fixture errors are cached); the logs
         # are printed once, in the "keyzone server logs" section at the end.
@@ -246,7 +267,7 @@ def server(request: pytest.FixtureRequest, database_url: Optional[str]) -> Itera
     try:
         yield srv
     finally:
-        code = _stop(proc)
+        code = stop(proc)
         if code not in (0, None, -signal.SIGTERM):
             print(f"\nNOTE: keyzone exited with code {code} after SIGTERM", file=sys.stderr)
         if request.session.testsfailed or os.environ.get("KEYZONE_SDK_KEEP_TMP") == "1":
@@ -257,14 +278,24 @@ def server(request: pytest.FixtureRequest, database_url: Optional[str]) -> Itera
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):  # noqa: ARG001
     srv: Optional[Server] = _STATE.get("server")
-    if srv is None:
+    m: Optional[Moto] = _STATE.get("moto")
+    if srv is not None:
+        terminalreporter.write_line(
+            f"keyzone SDK suite: backend={srv.backend} base_url={srv.base_url} kms_endpoint={srv.kms_endpoint}"
+        )
+    if not _STATE.get("keep_tmp"):
         return
-    terminalreporter.write_line(f"keyzone SDK suite: backend={srv.backend} base_url={srv.base_url}")
-    if _STATE.get("keep_tmp"):
+    if srv is not None:
         terminalreporter.write_line(f"server temp dir kept: {srv.tmp_dir}")
-        if exitstatus != 0:
+    if m is not None:
+        terminalreporter.write_line(f"moto temp dir kept: {m.tmp_dir}")
+    if exitstatus != 0:
+        if srv is not None:
             terminalreporter.section("keyzone server logs (tail)")
             terminalreporter.write_line(_logs_report(srv.stdout_log, srv.stderr_log))
+        if m is not None:
+            terminalreporter.section("moto logs (tail)")
+            terminalreporter.write_line(_logs_report(m.stdout_log, m.stderr_log, "moto"))
 
 
 # --------------------------------------------------------------------------- clients

@@ -32,6 +32,12 @@ UNKNOWN_ZONE_ID = "zzzzzzzzzzzzzzzzzzzz"
 MAX_PAGES = 500
 
 
+def kms_key_id(arn: str) -> str:
+    """The key id of `arn:aws:kms:<region>:<account>:key/<id>` (moto's DisableKey/EnableKey want the bare id)."""
+    assert ":key/" in arn, f"expected a KMS key ARN, got {arn!r}"
+    return arn.rsplit(":key/", 1)[1]
+
+
 def unique_name(label: str) -> str:
     return f"sdk {label} {secrets.token_hex(4)}"
 

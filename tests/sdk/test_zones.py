@@ -1,6 +1,8 @@
 """Zones (`/zones`, `/zones/{zoneId}`) through the official SDK, unchanged, with strict response validation.
 
-Every test creates the zones it needs; none assumes an empty database.
+Every test creates the zones it needs; none assumes an empty database. A zone's `encryption_key` must name a key
+the server can really use (it wraps the zone's data key with it), so those tests create keys in the session's
+mock KMS (`new_kms_key`); the KMS behaviour itself is tested in test_kms.py.
 """
 
 from __future__ import annotations
@@ -28,8 +30,6 @@ from sdk_support import (
 )
 
 CIMD_IDS = ["https://*.example.com", "https://app.example.org/client.json", "*"]
-KMS_ARN = "arn:aws:kms:us-east-1:111122223333:key/abc"
-KMS_ARN_2 = "arn:aws:kms:eu-west-1:444455556666:key/def"
 
 
 def new_zone(client: KeycardAPI, label: str = "zone", **kwargs) -> Zone:
@@ -113,7 +113,8 @@ def test_create_two_zones_get_distinct_ids_and_issuers(client):
     assert a.organization_id == b.organization_id, "expected zones of one API key to share the organization"
 
 
-def test_create_with_all_fields_echoed_and_persisted(client):
+def test_create_with_all_fields_echoed_and_persisted(client, new_kms_key):
+    kms_arn = new_kms_key()
     name = unique_name("full")
     zone = client.zones.create(
         name=name,
@@ -126,7 +127,7 @@ def test_create_with_all_fields_echoed_and_persisted(client):
                 "cimd": {"enabled": True, "allowed_client_ids": CIMD_IDS},
             }
         },
-        encryption_key={"type": "aws", "arn": KMS_ARN},
+        encryption_key={"type": "aws", "arn": kms_arn},
     )
     for label, z in (("create response", zone), ("retrieve", client.zones.retrieve(zone.id))):
         assert z.name == name, label
@@ -137,7 +138,7 @@ def test_create_with_all_fields_echoed_and_persisted(client):
         assert z.protocols.oauth2.cimd.model_dump() == {"enabled": True, "allowed_client_ids": CIMD_IDS}, (
             f"{label}: expected cimd echoed in order, got {z.protocols.oauth2.cimd.model_dump()!r}"
         )
-        assert z.encryption_key is not None and z.encryption_key.model_dump() == {"type": "aws", "arn": KMS_ARN}, (
+        assert z.encryption_key is not None and z.encryption_key.model_dump() == {"type": "aws", "arn": kms_arn}, (
             f"{label}: encryption_key {z.encryption_key!r}"
         )
 
@@ -251,14 +252,14 @@ def test_retrieve_unknown_is_404(client, zone_id):
 # --------------------------------------------------------------------------- update
 
 
-def test_update_name_keeps_everything_else(client):
+def test_update_name_keeps_everything_else(client, new_kms_key):
     zone = new_zone(
         client,
         "upd-name",
         description="keep me",
         requires_invitation=False,
         protocols={"oauth2": {"dcr_enabled": True, "pkce_required": True, "cimd": {"enabled": True, "allowed_client_ids": ["*"]}}},
-        encryption_key={"type": "aws", "arn": KMS_ARN},
+        encryption_key={"type": "aws", "arn": new_kms_key()},
     )
     new_name = unique_name("renamed")
     updated = client.zones.update(zone.id, name=new_name)
@@ -321,10 +322,12 @@ def test_update_protocols_is_partial(client):
     assert client.zones.retrieve(zone.id).protocols.model_dump() == updated.protocols.model_dump()
 
 
-def test_update_encryption_key_replace_and_clear(client):
-    zone = new_zone(client, "upd-kms", encryption_key={"type": "aws", "arn": KMS_ARN})
-    replaced = client.zones.update(zone.id, encryption_key={"type": "aws", "arn": KMS_ARN_2})
-    assert replaced.encryption_key is not None and replaced.encryption_key.arn == KMS_ARN_2
+def test_update_encryption_key_replace_and_clear(client, new_kms_key):
+    # The second key lives in another region: the server must take the region from each ARN.
+    kms_arn, kms_arn_2 = new_kms_key("us-east-1"), new_kms_key("eu-west-1")
+    zone = new_zone(client, "upd-kms", encryption_key={"type": "aws", "arn": kms_arn})
+    replaced = client.zones.update(zone.id, encryption_key={"type": "aws", "arn": kms_arn_2})
+    assert replaced.encryption_key is not None and replaced.encryption_key.arn == kms_arn_2
     cleared = client.zones.update(zone.id, encryption_key=None)
     assert cleared.encryption_key is None, f"expected encryption_key cleared by null, got {cleared.encryption_key!r}"
     assert client.zones.retrieve(zone.id).encryption_key is None, "expected the cleared encryption_key to persist"
