@@ -295,7 +295,10 @@ fn kms_error(e: KmsError) -> CoreError {
             CoreError::KeyUnavailable(format!("the zone's AWS KMS key refused: {m}"))
         }
         KmsError::Unreachable(m) => {
-            CoreError::KeyUnavailable(format!("AWS KMS is unreachable: {m}"))
+            // The transport detail (endpoint, OS error) is for the operator's
+            // log, not for API clients.
+            tracing::error!(error = %m, "AWS KMS is unreachable");
+            CoreError::KeyUnavailable("AWS KMS is unreachable; see the server log".into())
         }
     }
 }
