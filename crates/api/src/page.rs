@@ -1,7 +1,7 @@
 //! List envelopes. The SDK's list models differ per endpoint (see the client
 //! contract, A.3): zones use `{items, page_info, pagination}`.
 
-use keyzone_domain::page::{Page, Positioned};
+use keyzone_domain::page::{Page, Positioned, Sort};
 use serde::Serialize;
 
 /// `page_info` of zone-family lists (`has_previous_page`).
@@ -24,9 +24,9 @@ pub struct Pagination {
     pub total_count: Option<u64>,
 }
 
-pub fn envelope_parts<T: Positioned>(page: &Page<T>) -> (PageInfo, Pagination) {
-    let start = page.items.first().map(|i| i.position().encode());
-    let end = page.items.last().map(|i| i.position().encode());
+pub fn envelope_parts<T: Positioned>(page: &Page<T>, sort: &Sort) -> (PageInfo, Pagination) {
+    let start = page.items.first().map(|i| i.position(sort).encode(sort));
+    let end = page.items.last().map(|i| i.position(sort).encode(sort));
     let pagination = Pagination {
         after_cursor: if page.has_next { end.clone() } else { None },
         before_cursor: if page.has_prev { start.clone() } else { None },

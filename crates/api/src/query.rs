@@ -6,7 +6,7 @@
 use crate::error::ApiError;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use keyzone_domain::page::{Cursor, PageRequest, PageWindow, DEFAULT_LIMIT, MAX_LIMIT};
+use keyzone_domain::page::{Cursor, PageRequest, PageWindow, Sort, DEFAULT_LIMIT, MAX_LIMIT};
 
 #[derive(Debug, Clone, Default)]
 pub struct Params {
@@ -53,8 +53,20 @@ impl Params {
         self.all(&["expand[]", "expand"]).any(|v| v == what)
     }
 
-    /// `limit`, `after` / `cursor`, `before` and `expand[]=total_count`.
+    /// `limit`, `after` / `cursor`, `before` and `expand[]=total_count`, in
+    /// creation order.
     pub fn page_request(&self) -> Result<PageRequest, ApiError> {
+        self.page_request_with(Sort::default())
+    }
+
+    /// As [`Params::page_request`], with `sort` over the `allowed` fields.
+    pub fn sorted_page_request(&self, allowed: &[&'static str]) -> Result<PageRequest, ApiError> {
+        let sort = Sort::parse(self.one(&["sort"]).unwrap_or(""), allowed)
+            .map_err(|m| ApiError::invalid("sort", m))?;
+        self.page_request_with(sort)
+    }
+
+    fn page_request_with(&self, sort: Sort) -> Result<PageRequest, ApiError> {
         let limit = match self.one(&["limit"]) {
             None => DEFAULT_LIMIT,
             Some(raw) => match raw.parse::<u32>() {
@@ -68,7 +80,7 @@ impl Params {
             },
         };
         let cursor = |name: &'static str, raw: &str| {
-            Cursor::decode(raw)
+            Cursor::decode(raw, &sort)
                 .ok_or_else(|| ApiError::invalid(name, "is not a cursor returned by this API"))
         };
         let after = self.one(&["after", "cursor"]);
@@ -85,6 +97,7 @@ impl Params {
             window,
             limit,
             with_total: self.expands("total_count"),
+            sort,
         })
     }
 }

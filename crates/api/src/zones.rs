@@ -337,7 +337,7 @@ pub async fn list(
     };
     let org = params.one(&["filter[organization_id]", "organization_id"]);
     let zones = state.zones.list(&caller.0, org, &filter, &page).await?;
-    let (page_info, pagination) = envelope_parts(&zones);
+    let (page_info, pagination) = envelope_parts(&zones, &page.sort);
     Ok(Json(ZoneListResponse {
         items: zones
             .items

@@ -11,6 +11,6 @@ pub mod validation;
 pub mod zone;
 
 pub use id::{ApiKeyId, IdError, OrganizationId, SecretId, ZoneId};
-pub use page::{Cursor, Page, PageRequest, PageWindow, Positioned};
+pub use page::{Cursor, Page, PageRequest, PageWindow, Positioned, Sort, SortKey, SortValue};
 pub use time::Timestamp;
 pub use validation::{FieldError, ValidationErrors};

@@ -89,8 +89,11 @@ pub struct Zone {
 }
 
 impl crate::page::Positioned for Zone {
-    fn position(&self) -> crate::page::Cursor {
-        crate::page::Cursor::new(self.created_at, self.id.as_str())
+    fn id_str(&self) -> &str {
+        self.id.as_str()
+    }
+    fn created_at(&self) -> Timestamp {
+        self.created_at
     }
 }
 

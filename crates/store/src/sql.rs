@@ -3,7 +3,7 @@
 
 use crate::{errors::map_sqlx_error, on_pool, Store};
 use keyzone_core::store::StoreError;
-use keyzone_domain::page::{Page, PageRequest, PageWindow};
+use keyzone_domain::page::{Cursor, Page, PageRequest, PageWindow, Sort, SortValue};
 use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 use sqlx::FromRow;
@@ -66,9 +66,55 @@ pub struct Listing<'a> {
     pub filter: Sql,
 }
 
+/// Appends the keyset condition "the row comes after `c`" (or before it,
+/// with `forward` false) in the order `sort`, then id ascending.
+fn keyset(q: &mut Sql, sort: &Sort, c: &Cursor, forward: bool) {
+    let n = sort.0.len();
+    q.push("(");
+    for i in 0..=n {
+        if i > 0 {
+            q.push(" OR ");
+        }
+        q.push("(");
+        for j in 0..i {
+            q.push(sort.0[j].field).push(" = ").arg(Arg::from(&c.values[j])).push(" AND ");
+        }
+        if i < n {
+            let greater = forward != sort.0[i].descending;
+            q.push(sort.0[i].field)
+                .push(if greater { " > " } else { " < " })
+                .arg(Arg::from(&c.values[i]));
+        } else {
+            q.push("id")
+                .push(if forward { " > " } else { " < " })
+                .arg(Arg::Text(c.id.clone()));
+        }
+        q.push(")");
+    }
+    q.push(")");
+}
+
+fn order_by(q: &mut Sql, sort: &Sort, reverse: bool) {
+    q.push(" ORDER BY ");
+    for k in &sort.0 {
+        q.push(k.field)
+            .push(if k.descending != reverse { " DESC, " } else { " ASC, " });
+    }
+    q.push(if reverse { "id DESC" } else { "id ASC" });
+}
+
+impl From<&SortValue> for Arg {
+    fn from(v: &SortValue) -> Self {
+        match v {
+            SortValue::Int(n) => Arg::Int(*n),
+            SortValue::Text(s) => Arg::Text(s.clone()),
+        }
+    }
+}
+
 impl Store {
-    /// One page of a list in (created_at, id) order. Items come back in
-    /// ascending order whichever way the caller walks.
+    /// One page of a list in the requested order (then id). Items come back
+    /// in that order whichever way the caller walks.
     pub(crate) async fn page<R>(
         &self,
         listing: Listing<'_>,
@@ -78,35 +124,28 @@ impl Store {
         R: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin,
     {
         let limit = req.limit.max(1) as i64;
-        let mut q = Sql::new(&format!(
-            "SELECT {} FROM {} WHERE ",
-            listing.select, listing.from
-        ));
-        q.text.push_str(&listing.filter.text);
-        q.args = listing.filter.args.clone();
-        let descending = matches!(req.window, PageWindow::Before(_));
+        let backwards = matches!(req.window, PageWindow::Before(_));
         let cursor = match &req.window {
             PageWindow::First => None,
             PageWindow::After(c) | PageWindow::Before(c) => Some(c),
         };
-        if let Some(c) = cursor {
-            q.push(if descending {
-                " AND (created_at, id) < ("
-            } else {
-                " AND (created_at, id) > ("
-            });
-            q.arg(Arg::Int(c.created_at.as_micros()))
-                .push(", ")
-                .arg(Arg::Text(c.id.clone()))
-                .push(")");
-        }
-        q.push(if descending {
-            " ORDER BY created_at DESC, id DESC LIMIT "
-        } else {
-            " ORDER BY created_at ASC, id ASC LIMIT "
-        })
-        .arg(Arg::Int(limit + 1));
+        let scoped = |head: &str| {
+            let mut q = Sql::new(head);
+            q.text.push_str(&listing.filter.text);
+            q.args = listing.filter.args.clone();
+            q
+        };
 
+        let mut q = scoped(&format!(
+            "SELECT {} FROM {} WHERE ",
+            listing.select, listing.from
+        ));
+        if let Some(c) = cursor {
+            q.push(" AND ");
+            keyset(&mut q, &req.sort, c, !backwards);
+        }
+        order_by(&mut q, &req.sort, backwards);
+        q.push(" LIMIT ").arg(Arg::Int(limit + 1));
         let mut items: Vec<R> = on_pool!(self, |p| {
             bind_args!(sqlx::query_as::<_, R>(&q.text), &q.args)
                 .fetch_all(p)
@@ -115,29 +154,22 @@ impl Store {
         .map_err(map_sqlx_error)?;
         let more = items.len() as i64 > limit;
         items.truncate(limit as usize);
-        if descending {
+        if backwards {
             items.reverse();
         }
 
-        // Whether anything lies on the other side of the cursor.
+        // Whether anything lies on the other side of the cursor (the cursor
+        // row itself included).
         let beyond = match cursor {
             None => false,
             Some(c) => {
-                let mut e = Sql::new(&format!(
+                let mut e = scoped(&format!(
                     "SELECT EXISTS (SELECT 1 FROM {} WHERE ",
                     listing.from
                 ));
-                e.text.push_str(&listing.filter.text);
-                e.args = listing.filter.args.clone();
-                e.push(if descending {
-                    " AND (created_at, id) >= ("
-                } else {
-                    " AND (created_at, id) <= ("
-                });
-                e.arg(Arg::Int(c.created_at.as_micros()))
-                    .push(", ")
-                    .arg(Arg::Text(c.id.clone()))
-                    .push("))");
+                e.push(" AND NOT ");
+                keyset(&mut e, &req.sort, c, !backwards);
+                e.push(")");
                 on_pool!(self, |p| {
                     bind_args!(sqlx::query_scalar::<_, bool>(&e.text), &e.args)
                         .fetch_one(p)
@@ -146,16 +178,14 @@ impl Store {
                 .map_err(map_sqlx_error)?
             }
         };
-        let (has_next, has_prev) = if descending {
+        let (has_next, has_prev) = if backwards {
             (beyond, more)
         } else {
             (more, beyond)
         };
 
         let total_count = if req.with_total {
-            let mut c = Sql::new(&format!("SELECT COUNT(*) FROM {} WHERE ", listing.from));
-            c.text.push_str(&listing.filter.text);
-            c.args = listing.filter.args.clone();
+            let c = scoped(&format!("SELECT COUNT(*) FROM {} WHERE ", listing.from));
             let n: i64 = on_pool!(self, |p| {
                 bind_args!(sqlx::query_scalar::<_, i64>(&c.text), &c.args)
                     .fetch_one(p)

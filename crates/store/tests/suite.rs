@@ -211,7 +211,7 @@ async fn zone_pages_walk_both_ways(store: &Store) {
         if !page.has_next {
             break;
         }
-        req.window = PageWindow::After(page.items.last().unwrap().position());
+        req.window = PageWindow::After(page.items.last().unwrap().position(&keyzone_domain::Sort::default()));
     }
     assert_eq!(seen, expected);
     assert_eq!(pages.len(), 3);
@@ -222,11 +222,11 @@ async fn zone_pages_walk_both_ways(store: &Store) {
         .await
         .unwrap()
         .unwrap()
-        .position();
+        .position(&keyzone_domain::Sort::default());
     let req = PageRequest {
         window: PageWindow::Before(last_first),
         limit: 3,
-        with_total: false,
+        ..Default::default()
     };
     let page = store
         .list_zones(&o.id, &ZoneFilter::default(), &req)
@@ -239,7 +239,7 @@ async fn zone_pages_walk_both_ways(store: &Store) {
     assert!(page.has_prev);
     assert!(page.has_next);
     assert_eq!(page.total_count, None);
-    let first = page.items[0].position();
+    let first = page.items[0].position(&keyzone_domain::Sort::default());
     let page = store
         .list_zones(
             &o.id,
@@ -247,7 +247,7 @@ async fn zone_pages_walk_both_ways(store: &Store) {
             &PageRequest {
                 window: PageWindow::Before(first),
                 limit: 3,
-                with_total: false,
+                ..Default::default()
             },
         )
         .await
