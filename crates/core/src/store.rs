@@ -19,6 +19,8 @@ pub enum Constraint {
     ZoneSlugUnique,
     ApiKeyHashUnique,
     SigningKeyKidUnique,
+    /// The master key was rotated by another process since this one started.
+    MasterKeyChanged,
     /// A constraint the mapping does not know: still a 409, with a generic text.
     Other,
 }
@@ -28,9 +30,10 @@ impl Constraint {
     pub fn field(self) -> Option<&'static str> {
         match self {
             Constraint::ZoneSlugUnique => Some("slug"),
-            Constraint::ApiKeyHashUnique | Constraint::SigningKeyKidUnique | Constraint::Other => {
-                None
-            }
+            Constraint::ApiKeyHashUnique
+            | Constraint::SigningKeyKidUnique
+            | Constraint::MasterKeyChanged
+            | Constraint::Other => None,
         }
     }
     pub fn message(self) -> &'static str {
@@ -40,6 +43,9 @@ impl Constraint {
             }
             Constraint::ApiKeyHashUnique => "this API key already exists",
             Constraint::SigningKeyKidUnique => "a signing key with this kid already exists",
+            Constraint::MasterKeyChanged => {
+                "the master key was rotated by another process; restart this node with the new key"
+            }
             Constraint::Other => "the request conflicts with the current state of the resource",
         }
     }

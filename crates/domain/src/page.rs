@@ -49,16 +49,19 @@ impl Sort {
                 Some(n) => (n, true),
                 None => (part.strip_prefix('+').unwrap_or(part), false),
             };
-            let field = allowed
-                .iter()
-                .find(|a| **a == name)
-                .ok_or_else(|| format!("cannot sort by {name:?}; allowed: {}", allowed.join(", ")))?;
+            let field = allowed.iter().find(|a| **a == name).ok_or_else(|| {
+                format!("cannot sort by {name:?}; allowed: {}", allowed.join(", "))
+            })?;
             if keys.iter().any(|k: &SortKey| k.field == *field) {
                 return Err(format!("{name:?} is given twice"));
             }
             keys.push(SortKey { field, descending });
         }
-        Ok(if keys.is_empty() { Sort::default() } else { Sort(keys) })
+        Ok(if keys.is_empty() {
+            Sort::default()
+        } else {
+            Sort(keys)
+        })
     }
 
     fn signature(&self) -> String {
@@ -190,9 +193,7 @@ pub trait Positioned {
                 .iter()
                 .map(|k| match k.field {
                     "created_at" => SortValue::Int(self.created_at().as_micros()),
-                    f => self
-                        .sort_value(f)
-                        .unwrap_or(SortValue::Text(String::new())),
+                    f => self.sort_value(f).unwrap_or(SortValue::Text(String::new())),
                 })
                 .collect(),
             id: self.id_str().to_owned(),

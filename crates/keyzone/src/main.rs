@@ -230,12 +230,20 @@ async fn rotate_master(config: &Config, store: &Arc<Store>) -> anyhow::Result<()
         .ok()
         .filter(|v| !v.is_empty());
     let (new, pending_file) = match (&from_env, &config.master_key) {
-        (Some(v), _) => (
-            MasterKey::from_base64(v).map_err(|_| {
+        (Some(v), source) => {
+            let key = MasterKey::from_base64(v).map_err(|_| {
                 anyhow::anyhow!("KEYZONE_NEW_MASTER_KEY must be the base64 of 32 random bytes")
-            })?,
-            None,
-        ),
+            })?;
+            // With a key file, the chosen key goes through <file>.new like a
+            // generated one, so the file and the database never disagree.
+            match source {
+                config::MasterKeySource::File(p) => {
+                    master_key::write_pending(p, v)?;
+                    (key, Some(p.clone()))
+                }
+                config::MasterKeySource::Value(_) => (key, None),
+            }
+        }
         (None, config::MasterKeySource::File(p)) => {
             let pending = master_key::pending_path(p);
             let key = if pending.exists() {
@@ -274,7 +282,10 @@ async fn rotate_master(config: &Config, store: &Arc<Store>) -> anyhow::Result<()
         },
     };
     if let Some(file) = pending_file {
-        master_key::commit_pending(&file)?;
+        // Absent when opening the vault just finished an interrupted rotation.
+        if master_key::pending_path(&file).exists() {
+            master_key::commit_pending(&file)?;
+        }
     }
     if outcome == MasterRotation::AlreadyDone {
         eprintln!("keyzone: the database already uses master key {}", new.id());

@@ -36,10 +36,24 @@ fn read_file(path: &Path) -> anyhow::Result<MasterKey> {
         .map_err(|_| anyhow::anyhow!("{} does not hold a base64 32-byte key", path.display()))
 }
 
+/// Writes a chosen key (base64) to `<file>.new`, replacing a stale one.
+pub fn write_pending(file: &Path, b64: &str) -> anyhow::Result<()> {
+    let pending = pending_path(file);
+    if pending.exists() {
+        std::fs::remove_file(&pending)?;
+    }
+    write_new(&pending, b64)
+}
+
 /// Writes a fresh key to `path`, which must not exist, readable by the
 /// owner only, and durably.
 pub fn create_file(path: &Path) -> anyhow::Result<MasterKey> {
     let (key, b64) = MasterKey::generate();
+    write_new(path, &b64)?;
+    Ok(key)
+}
+
+fn write_new(path: &Path, b64: &str) -> anyhow::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
@@ -57,7 +71,7 @@ pub fn create_file(path: &Path) -> anyhow::Result<MasterKey> {
     f.write_all(b"\n")?;
     f.sync_all()?;
     sync_dir(path);
-    Ok(key)
+    Ok(())
 }
 
 fn sync_dir(path: &Path) {

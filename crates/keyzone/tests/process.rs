@@ -641,6 +641,15 @@ fn master_key_rotation_with_a_key_file_survives_a_crash_before_the_rename() {
     drop(server);
     assert_eq!(std::fs::read(&file).unwrap(), new);
     assert!(!data.join("master.key.new").exists());
+
+    // The same crash state, finished by re-running the command instead.
+    std::fs::write(data.join("master.key.new"), &new).unwrap();
+    std::fs::write(&file, &old).unwrap();
+    let (code, _, err) = run(&["keys", "rotate-master", "--data-dir", data_s], &[], &dir);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("already uses"), "{err}");
+    assert_eq!(std::fs::read(&file).unwrap(), new);
+    assert!(!data.join("master.key.new").exists());
     let _ = std::fs::remove_dir_all(dir);
 }
 

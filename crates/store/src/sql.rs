@@ -77,7 +77,10 @@ fn keyset(q: &mut Sql, sort: &Sort, c: &Cursor, forward: bool) {
         }
         q.push("(");
         for j in 0..i {
-            q.push(sort.0[j].field).push(" = ").arg(Arg::from(&c.values[j])).push(" AND ");
+            q.push(sort.0[j].field)
+                .push(" = ")
+                .arg(Arg::from(&c.values[j]))
+                .push(" AND ");
         }
         if i < n {
             let greater = forward != sort.0[i].descending;
@@ -97,8 +100,11 @@ fn keyset(q: &mut Sql, sort: &Sort, c: &Cursor, forward: bool) {
 fn order_by(q: &mut Sql, sort: &Sort, reverse: bool) {
     q.push(" ORDER BY ");
     for k in &sort.0 {
-        q.push(k.field)
-            .push(if k.descending != reverse { " DESC, " } else { " ASC, " });
+        q.push(k.field).push(if k.descending != reverse {
+            " DESC, "
+        } else {
+            " ASC, "
+        });
     }
     q.push(if reverse { "id DESC" } else { "id ASC" });
 }

@@ -31,6 +31,28 @@ macro_rules! insert_data_key {
 }
 pub(crate) use insert_data_key;
 
+/// Inside a zone-creating transaction: confirms the data key was wrapped
+/// under the master key the database records, and holds that row so a
+/// concurrent master-key rotation waits for this transaction (or this one
+/// for it). Evaluates to false if the master key has changed.
+macro_rules! master_key_still_current {
+    ($conn:expr, $w:expr) => {{
+        let w: &keyzone_core::store::WrappedDataKey = $w;
+        match &w.wrapping {
+            keyzone_core::store::KeyWrapping::Master { master_key_id } => sqlx::query(
+                "UPDATE deployment SET value = value WHERE name = 'master_key_id' AND value = $1",
+            )
+            .bind(master_key_id.as_str())
+            .execute($conn)
+            .await?
+            .rows_affected()
+                == 1,
+            keyzone_core::store::KeyWrapping::AwsKms { .. } => true,
+        }
+    }};
+}
+pub(crate) use master_key_still_current;
+
 macro_rules! update_data_key_wrapping {
     ($conn:expr, $w:expr) => {{
         let w: &keyzone_core::store::WrappedDataKey = $w;
@@ -171,6 +193,18 @@ impl VaultStore for Store {
             }
             for w in rewrapped {
                 update_data_key_wrapping!(&mut *tx, w);
+            }
+            // A key wrapped by the old master key that the caller did not
+            // see (a zone created meanwhile) would be lost: start over.
+            let left: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM zone_data_keys WHERE wrapping = 'master' AND master_key_id <> $1",
+            )
+            .bind(new_master_key_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            if left != 0 {
+                tx.rollback().await?;
+                return Ok(false);
             }
             tx.commit().await?;
             Ok(true)

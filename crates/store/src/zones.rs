@@ -1,5 +1,7 @@
 use crate::sql::{Arg, Listing, Sql};
-use crate::vault::{insert_data_key, insert_signing_key, update_data_key_wrapping};
+use crate::vault::{
+    insert_data_key, insert_signing_key, master_key_still_current, update_data_key_wrapping,
+};
 use crate::{errors::map_sqlx_error, on_pool, Store};
 use async_trait::async_trait;
 use keyzone_core::store::{NewZoneKeys, StoreError, WrappedDataKey, ZoneFilter, ZoneStore};
@@ -79,7 +81,7 @@ impl ZoneStore for Store {
              ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
         );
         let cimd = cimd_json(z);
-        on_pool!(self, |p| async {
+        let current = on_pool!(self, |p| async {
             let mut tx = p.begin().await?;
             sqlx::query(&sql)
                 .bind(z.id.as_str())
@@ -103,15 +105,26 @@ impl ZoneStore for Store {
                 .bind(z.updated_at.as_micros())
                 .execute(&mut *tx)
                 .await?;
+            if !master_key_still_current!(&mut *tx, &keys.data_key) {
+                tx.rollback().await?;
+                return Ok(false);
+            }
             insert_data_key!(&mut *tx, &keys.data_key);
             for k in &keys.signing_keys {
                 insert_signing_key!(&mut *tx, k);
             }
-            tx.commit().await
+            tx.commit().await?;
+            Ok(true)
         }
         .await)
         .map_err(map_sqlx_error)?;
-        Ok(())
+        if current {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict(
+                keyzone_core::store::Constraint::MasterKeyChanged,
+            ))
+        }
     }
 
     async fn get_zone(

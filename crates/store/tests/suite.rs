@@ -89,8 +89,9 @@ fn signing_key(z: &Zone, state: SigningKeyState) -> StoredSigningKey {
     }
 }
 
-/// Inserts a zone with placeholder key material.
+/// Inserts a zone with placeholder key material (wrapped by master key "m1").
 async fn put(store: &Store, z: &Zone) -> Result<(), StoreError> {
+    store.init_master_key_id("m1").await?;
     store.insert_zone(z, &keys_for(z)).await
 }
 
@@ -211,7 +212,12 @@ async fn zone_pages_walk_both_ways(store: &Store) {
         if !page.has_next {
             break;
         }
-        req.window = PageWindow::After(page.items.last().unwrap().position(&keyzone_domain::Sort::default()));
+        req.window = PageWindow::After(
+            page.items
+                .last()
+                .unwrap()
+                .position(&keyzone_domain::Sort::default()),
+        );
     }
     assert_eq!(seen, expected);
     assert_eq!(pages.len(), 3);
@@ -347,6 +353,7 @@ async fn data_survives_reopening_sqlite() {
     s.migrate().await.unwrap();
     let o = org(&s, "default").await;
     let z = zone(&o, "Durable");
+    s.init_master_key_id("m1").await.unwrap();
     s.insert_zone(&z, &keys_for(&z)).await.unwrap();
     s.close().await;
     let s = Store::connect(&url, &opts).await.unwrap();
@@ -358,8 +365,16 @@ async fn data_survives_reopening_sqlite() {
 
 async fn zone_keys_are_written_with_the_zone_and_deleted_with_it(store: &Store) {
     let o = org(store, "default").await;
+    // Until the deployment records its master key, no zone can be created.
+    let early = zone(&o, "Too early");
+    assert!(matches!(
+        store.insert_zone(&early, &keys_for(&early)).await,
+        Err(StoreError::Conflict(Constraint::MasterKeyChanged))
+    ));
+    store.init_master_key_id("m1").await.unwrap();
     let z = zone(&o, "Keys");
     let keys = keys_for(&z);
+    store.init_master_key_id("m1").await.unwrap();
     store.insert_zone(&z, &keys).await.unwrap();
     assert_eq!(
         store.data_key(&z.id, 1).await.unwrap(),
@@ -385,6 +400,26 @@ async fn zone_keys_are_written_with_the_zone_and_deleted_with_it(store: &Store) 
     assert!(store.update_zone(&z, Some(&rewrapped)).await.unwrap());
     assert_eq!(store.data_key(&z.id, 1).await.unwrap(), Some(rewrapped));
 
+    // A node still holding a rotated-out master key cannot add zones.
+    let mut stale = keys_for(&zone(&o, "Stale"));
+    let stale_zone = zone(&o, "Stale");
+    stale.data_key.zone_id = stale_zone.id.clone();
+    stale.data_key.wrapping = KeyWrapping::Master {
+        master_key_id: "m0".into(),
+    };
+    for k in &mut stale.signing_keys {
+        k.zone_id = stale_zone.id.clone();
+    }
+    assert!(matches!(
+        store.insert_zone(&stale_zone, &stale).await,
+        Err(StoreError::Conflict(Constraint::MasterKeyChanged))
+    ));
+    assert!(store
+        .get_zone(&o.id, &stale_zone.id)
+        .await
+        .unwrap()
+        .is_none());
+
     // Crypto-shredding: the zone's keys go with it.
     assert!(store.delete_zone(&o.id, &z.id).await.unwrap());
     assert_eq!(store.data_key(&z.id, 1).await.unwrap(), None);
@@ -401,6 +436,7 @@ async fn master_key_record_and_rewrap(store: &Store) {
     let o = org(store, "default").await;
     let z = zone(&o, "Rewrap");
     let keys = keys_for(&z);
+    store.init_master_key_id("m1").await.unwrap();
     store.insert_zone(&z, &keys).await.unwrap();
     let all = store.master_wrapped_data_keys().await.unwrap();
     assert_eq!(all, vec![keys.data_key.clone()]);
@@ -428,6 +464,7 @@ async fn signing_key_rotation_is_compare_and_set(store: &Store) {
     let o = org(store, "default").await;
     let z = zone(&o, "Rotate");
     let keys = keys_for(&z);
+    store.init_master_key_id("m1").await.unwrap();
     store.insert_zone(&z, &keys).await.unwrap();
     let (cur, next) = (&keys.signing_keys[0].kid, &keys.signing_keys[1].kid);
     let until = Timestamp::from_micros(Timestamp::now().as_micros() + 1_000_000);
