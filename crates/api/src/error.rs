@@ -171,6 +171,7 @@ impl From<CoreError> for ApiError {
             CoreError::Forbidden(m) => {
                 ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, m)
             }
+            CoreError::InUse(m) => ApiError::new(StatusCode::CONFLICT, ErrorCode::Conflict, m),
             CoreError::Unauthorized => ApiError::unauthorized(),
             // Says which key and why (e.g. a disabled KMS key): the operator
             // must act, so retrying is pointless.

@@ -6,15 +6,19 @@
 //! extractors (`Caller` authenticates, `Params` decodes the query, `JsonBody`
 //! parses the body) → handler → use case → store.
 
+pub mod applications;
 pub mod auth;
 pub mod context;
+pub mod credentials;
 pub mod error;
 pub mod json;
 pub mod metrics;
 pub mod openapi;
 pub mod ops;
 pub mod page;
+pub mod providers;
 pub mod query;
+pub mod resources;
 pub mod secrets;
 pub mod zone_endpoints;
 pub mod zones;
@@ -24,7 +28,7 @@ use axum::http::header;
 use axum::routing::get;
 use axum::Router;
 use keyzone_core::store::HealthCheck;
-use keyzone_core::{ApiKeys, Secrets, SigningKeys, Zones};
+use keyzone_core::{ApiKeys, Directory, Secrets, SigningKeys, Zones};
 use keyzone_domain::urls::IssuerLayout;
 use std::sync::Arc;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -36,6 +40,7 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// Everything a handler may use. Built once at start and shared.
 pub struct AppState {
     pub zones: Zones,
+    pub directory: Directory,
     pub secrets: Secrets,
     pub signing: Arc<SigningKeys>,
     pub api_keys: ApiKeys,
@@ -62,6 +67,64 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(secrets::retrieve)
                 .patch(secrets::update)
                 .delete(secrets::delete),
+        )
+        .route(
+            "/zones/{zone_id}/providers",
+            get(providers::list).post(providers::create),
+        )
+        .route(
+            "/zones/{zone_id}/providers/{id}",
+            get(providers::retrieve)
+                .patch(providers::update)
+                .delete(providers::delete),
+        )
+        .route(
+            "/zones/{zone_id}/resources",
+            get(resources::list).post(resources::create),
+        )
+        .route(
+            "/zones/{zone_id}/resources/{id}",
+            get(resources::retrieve)
+                .patch(resources::update)
+                .delete(resources::delete),
+        )
+        .route(
+            "/zones/{zone_id}/applications",
+            get(applications::list).post(applications::create),
+        )
+        .route(
+            "/zones/{zone_id}/applications/{id}",
+            get(applications::retrieve)
+                .patch(applications::update)
+                .delete(applications::delete),
+        )
+        .route(
+            "/zones/{zone_id}/applications/{id}/resources",
+            get(applications::list_resources),
+        )
+        .route(
+            "/zones/{zone_id}/applications/{id}/application-credentials",
+            get(applications::list_credentials),
+        )
+        .route(
+            "/zones/{zone_id}/applications/{id}/dependencies",
+            get(applications::list_dependencies),
+        )
+        .route(
+            "/zones/{zone_id}/applications/{id}/dependencies/{dependency_id}",
+            get(applications::get_dependency)
+                .put(applications::add_dependency)
+                .delete(applications::remove_dependency),
+        )
+        .route(
+            "/zones/{zone_id}/application-credentials",
+            get(credentials::list).post(credentials::create),
+        )
+        .route(
+            "/zones/{zone_id}/application-credentials/{id}",
+            get(credentials::retrieve)
+                .patch(credentials::update)
+                .delete(credentials::delete),
         )
         // The zones' own endpoints, path-based; host-based requests are
         // rewritten onto these by `zone_host_rewrite`.

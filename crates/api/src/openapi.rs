@@ -1,7 +1,7 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations. A
 //! committed copy lives at `docs/openapi.json`; a test fails when it drifts.
 
-use crate::{error, page, secrets, zones};
+use crate::{applications, credentials, error, page, providers, resources, secrets, zones};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -15,6 +15,16 @@ use utoipa::{Modify, OpenApi};
     paths(
         zones::list, zones::create, zones::retrieve, zones::update, zones::delete,
         secrets::list, secrets::create, secrets::retrieve, secrets::update, secrets::delete,
+        applications::list, applications::create, applications::retrieve, applications::update,
+        applications::delete, applications::list_resources, applications::list_credentials,
+        applications::list_dependencies, applications::get_dependency,
+        applications::add_dependency, applications::remove_dependency,
+        credentials::list, credentials::create, credentials::retrieve, credentials::update,
+        credentials::delete,
+        providers::list, providers::create, providers::retrieve, providers::update,
+        providers::delete,
+        resources::list, resources::create, resources::retrieve, resources::update,
+        resources::delete,
     ),
     components(schemas(
         error::ErrorBody,
@@ -27,6 +37,10 @@ use utoipa::{Modify, OpenApi};
     tags(
         (name = "Zones", description = "Tenants, each with its own authorization server"),
         (name = "Secrets", description = "Values kept encrypted in a zone's vault"),
+        (name = "Applications", description = "Agents, MCP servers and services, with their dependencies"),
+        (name = "Application credentials", description = "How applications authenticate"),
+        (name = "Providers", description = "Upstream identity and credential providers"),
+        (name = "Resources", description = "APIs and MCP servers a zone protects"),
     )
 )]
 pub struct ApiDoc;

@@ -6,6 +6,7 @@
 use crate::error::ApiError;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
+use keyzone_core::store::ListFilter;
 use keyzone_domain::page::{Cursor, PageRequest, PageWindow, Sort, DEFAULT_LIMIT, MAX_LIMIT};
 
 #[derive(Debug, Clone, Default)]
@@ -51,6 +52,61 @@ impl Params {
     /// The `expand` set: `expand[]` and bare `expand`, repeated or not.
     pub fn expands(&self, what: &str) -> bool {
         self.all(&["expand[]", "expand"]).any(|v| v == what)
+    }
+
+    /// The directory lists' common filters (the singular `identifier` is
+    /// left to each list: resources resolve it by prefix). `filter[id]` takes at most 100
+    /// ids, excludes cursors, and without `limit` sets the page size to the
+    /// number of ids.
+    pub fn list_filter(&self) -> Result<(ListFilter, Option<u32>), ApiError> {
+        let all = |names: &[&str]| -> Vec<String> {
+            self.all(names)
+                .flat_map(|v| {
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect::<Vec<_>>()
+                })
+                .collect()
+        };
+        let ids = all(&["filter[id]"]);
+        if ids.len() > 100 {
+            return Err(ApiError::invalid("filter[id]", "at most 100 ids"));
+        }
+        if !ids.is_empty() && (self.one(&["after", "cursor", "before"]).is_some()) {
+            return Err(ApiError::invalid(
+                "filter[id]",
+                "cannot be combined with after or before",
+            ));
+        }
+        let owner_type = match self.one(&["filter[owner_type]", "owner_type"]) {
+            None => None,
+            Some(v) => Some(keyzone_domain::zone::OwnerType::parse(v).ok_or_else(|| {
+                ApiError::invalid("filter[owner_type]", "must be platform or customer")
+            })?),
+        };
+        let identifiers = all(&["filter[identifier]"]);
+        let mut slugs = all(&["filter[slug]"]);
+        slugs.extend(self.all(&["slug"]).map(str::to_owned));
+        let default_limit =
+            (!ids.is_empty() && self.one(&["limit"]).is_none()).then_some(ids.len() as u32);
+        Ok((
+            ListFilter {
+                ids,
+                identifiers,
+                slugs,
+                query_any: self.all(&["query[]", "query"]).map(str::to_owned).collect(),
+                query_name: self.all(&["query[name]"]).map(str::to_owned).collect(),
+                query_identifier: self
+                    .all(&["query[identifier]"])
+                    .map(str::to_owned)
+                    .collect(),
+                owner_type,
+                ..Default::default()
+            },
+            default_limit,
+        ))
     }
 
     /// `limit`, `after` / `cursor`, `before` and `expand[]=total_count`, in

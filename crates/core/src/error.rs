@@ -14,6 +14,9 @@ pub enum CoreError {
     Conflict(Constraint),
     #[error("forbidden: {0}")]
     Forbidden(&'static str),
+    /// A 409 whose message names what is in the way.
+    #[error("in use: {0}")]
+    InUse(String),
     #[error("unauthorized")]
     Unauthorized,
     /// A key this request needs cannot be used (a customer KMS key that is

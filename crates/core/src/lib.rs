@@ -3,6 +3,7 @@
 //! by `keyzone-store`, so this crate never knows which database it runs on.
 
 pub mod auth;
+pub mod directory;
 pub mod error;
 pub mod permissions;
 pub mod secrets;
@@ -12,6 +13,7 @@ pub mod vault;
 pub mod zones;
 
 pub use auth::{ApiKeys, Principal};
+pub use directory::Directory;
 pub use error::CoreError;
 pub use secrets::Secrets;
 pub use signing::SigningKeys;

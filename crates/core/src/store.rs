@@ -5,10 +5,14 @@
 //! through its `OrganizationId`: there is no method that reads across tenants.
 
 use async_trait::async_trait;
+use keyzone_domain::directory::{Application, Credential, Provider, Resource};
 use keyzone_domain::organization::Organization;
 use keyzone_domain::secret::Secret;
 use keyzone_domain::zone::Zone;
-use keyzone_domain::{ApiKeyId, OrganizationId, Page, PageRequest, SecretId, Timestamp, ZoneId};
+use keyzone_domain::{
+    ApiKeyId, ApplicationId, CredentialId, OrganizationId, Page, PageRequest, ProviderId,
+    ResourceId, SecretId, Timestamp, ZoneId,
+};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -21,6 +25,16 @@ pub enum Constraint {
     SigningKeyKidUnique,
     /// The master key was rotated by another process since this one started.
     MasterKeyChanged,
+    ProviderIdentifierUnique,
+    ApplicationIdentifierUnique,
+    ResourceIdentifierUnique,
+    CredentialIdentifierUnique,
+    /// A slug taken in the zone (retried with a suffix when derived).
+    SlugUnique,
+    /// A referenced entity does not exist in the zone.
+    MissingReference,
+    /// The entity is still referred to (a provider used by a resource).
+    StillReferenced,
     /// A constraint the mapping does not know: still a 409, with a generic text.
     Other,
 }
@@ -29,10 +43,16 @@ impl Constraint {
     /// The request field at fault, if one is.
     pub fn field(self) -> Option<&'static str> {
         match self {
-            Constraint::ZoneSlugUnique => Some("slug"),
+            Constraint::ZoneSlugUnique | Constraint::SlugUnique => Some("slug"),
+            Constraint::ProviderIdentifierUnique
+            | Constraint::ApplicationIdentifierUnique
+            | Constraint::ResourceIdentifierUnique
+            | Constraint::CredentialIdentifierUnique => Some("identifier"),
             Constraint::ApiKeyHashUnique
             | Constraint::SigningKeyKidUnique
             | Constraint::MasterKeyChanged
+            | Constraint::MissingReference
+            | Constraint::StillReferenced
             | Constraint::Other => None,
         }
     }
@@ -43,6 +63,21 @@ impl Constraint {
             }
             Constraint::ApiKeyHashUnique => "this API key already exists",
             Constraint::SigningKeyKidUnique => "a signing key with this kid already exists",
+            Constraint::ProviderIdentifierUnique => {
+                "a provider with this identifier already exists in the zone"
+            }
+            Constraint::ApplicationIdentifierUnique => {
+                "an application with this identifier already exists in the zone"
+            }
+            Constraint::ResourceIdentifierUnique => {
+                "a resource with this identifier already exists in the zone"
+            }
+            Constraint::CredentialIdentifierUnique => {
+                "a credential with this client identifier already exists in the zone"
+            }
+            Constraint::SlugUnique => "this slug is already used in the zone",
+            Constraint::MissingReference => "a referenced entity does not exist in this zone",
+            Constraint::StillReferenced => "the entity is still in use",
             Constraint::MasterKeyChanged => {
                 "the master key was rotated by another process; restart this node with the new key"
             }
@@ -131,12 +166,13 @@ pub struct StoredSigningKey {
     pub publish_until: Option<Timestamp>,
 }
 
-/// The key material a new zone starts with, written with the zone in one
-/// transaction: a zone never exists without its keys.
+/// What a new zone starts with, written with the zone in one transaction:
+/// a zone never exists without its keys and platform providers.
 #[derive(Debug, Clone)]
 pub struct NewZoneKeys {
     pub data_key: WrappedDataKey,
     pub signing_keys: Vec<StoredSigningKey>,
+    pub platform_providers: Vec<Provider>,
 }
 
 #[async_trait]
@@ -277,4 +313,188 @@ pub trait SecretStore: Send + Sync {
     /// Writes the record and value; false if the secret is gone.
     async fn update_secret(&self, secret: &StoredSecret) -> Result<bool, StoreError>;
     async fn delete_secret(&self, zone: &ZoneId, id: &SecretId) -> Result<bool, StoreError>;
+}
+
+/// Filters shared by the directory's lists. Empty vectors filter nothing;
+/// several values of one filter match any of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListFilter {
+    pub ids: Vec<String>,
+    pub identifiers: Vec<String>,
+    pub slugs: Vec<String>,
+    /// Case-insensitive substring of the name or the identifier.
+    pub query_any: Vec<String>,
+    pub query_name: Vec<String>,
+    pub query_identifier: Vec<String>,
+    pub owner_type: Option<keyzone_domain::zone::OwnerType>,
+    /// Providers only.
+    pub provider_type: Option<keyzone_domain::directory::ProviderType>,
+    /// Resources only.
+    pub credential_provider_id: Option<String>,
+    /// Resources and credentials.
+    pub application_id: Option<String>,
+    /// Resources only: provided by an application with any of these traits.
+    pub traits: Vec<String>,
+}
+
+/// A change to a write-only sealed value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SealedChange {
+    Keep,
+    Clear,
+    Set(Vec<u8>),
+}
+
+/// A dependency: the resource, and the resources it applies when accessing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DependencyRecord {
+    pub resource: keyzone_domain::directory::Resource,
+    pub when_accessing: Vec<ResourceId>,
+}
+
+impl keyzone_domain::Positioned for DependencyRecord {
+    fn id_str(&self) -> &str {
+        self.resource.id.as_str()
+    }
+    fn created_at(&self) -> Timestamp {
+        self.resource.created_at
+    }
+    fn sort_value(&self, field: &str) -> Option<keyzone_domain::SortValue> {
+        self.resource.sort_value(field)
+    }
+}
+
+#[async_trait]
+pub trait DirectoryStore: Send + Sync {
+    async fn insert_provider(
+        &self,
+        p: &Provider,
+        sealed_client_secret: Option<&[u8]>,
+    ) -> Result<(), StoreError>;
+    async fn get_provider(
+        &self,
+        zone: &ZoneId,
+        id: &ProviderId,
+    ) -> Result<Option<Provider>, StoreError>;
+    /// The sealed client secret, if one is set.
+    async fn provider_client_secret(
+        &self,
+        zone: &ZoneId,
+        id: &ProviderId,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
+    async fn list_providers(
+        &self,
+        zone: &ZoneId,
+        filter: &ListFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Provider>, StoreError>;
+    async fn update_provider(
+        &self,
+        p: &Provider,
+        secret: &SealedChange,
+    ) -> Result<bool, StoreError>;
+    async fn delete_provider(&self, zone: &ZoneId, id: &ProviderId) -> Result<bool, StoreError>;
+    /// What still refers to a provider: `("resource", id)`, `("credential", id)`.
+    async fn provider_dependents(
+        &self,
+        zone: &ZoneId,
+        id: &ProviderId,
+    ) -> Result<Vec<(&'static str, String)>, StoreError>;
+
+    /// Inserts the application and its initial dependencies in one transaction.
+    async fn insert_application(
+        &self,
+        a: &Application,
+        dependencies: &[ResourceId],
+    ) -> Result<(), StoreError>;
+    async fn get_application(
+        &self,
+        zone: &ZoneId,
+        id: &ApplicationId,
+    ) -> Result<Option<Application>, StoreError>;
+    async fn list_applications(
+        &self,
+        zone: &ZoneId,
+        filter: &ListFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Application>, StoreError>;
+    async fn update_application(&self, a: &Application) -> Result<bool, StoreError>;
+    /// Also clears the application from the zone's defaults; its credentials
+    /// and dependencies go with it, resources it provided keep existing.
+    async fn delete_application(
+        &self,
+        zone: &ZoneId,
+        id: &ApplicationId,
+    ) -> Result<bool, StoreError>;
+
+    async fn insert_resource(&self, r: &Resource) -> Result<(), StoreError>;
+    async fn get_resource(
+        &self,
+        zone: &ZoneId,
+        id: &ResourceId,
+    ) -> Result<Option<Resource>, StoreError>;
+    async fn list_resources(
+        &self,
+        zone: &ZoneId,
+        filter: &ListFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Resource>, StoreError>;
+    /// The resources whose identifier is one of `candidates` (an indexed
+    /// lookup; the caller picks exact or longest prefix).
+    async fn resources_by_identifier(
+        &self,
+        zone: &ZoneId,
+        candidates: &[String],
+    ) -> Result<Vec<Resource>, StoreError>;
+    async fn update_resource(&self, r: &Resource) -> Result<bool, StoreError>;
+    /// Also removes it from dependencies and clears it from the zone's
+    /// defaults, in one transaction.
+    async fn delete_resource(&self, zone: &ZoneId, id: &ResourceId) -> Result<bool, StoreError>;
+
+    /// Creates or replaces a dependency and its `when_accessing` list.
+    async fn put_dependency(
+        &self,
+        zone: &ZoneId,
+        application: &ApplicationId,
+        resource: &ResourceId,
+        when_accessing: &[ResourceId],
+    ) -> Result<(), StoreError>;
+    async fn get_dependency(
+        &self,
+        zone: &ZoneId,
+        application: &ApplicationId,
+        resource: &ResourceId,
+    ) -> Result<Option<DependencyRecord>, StoreError>;
+    async fn list_dependencies(
+        &self,
+        zone: &ZoneId,
+        application: &ApplicationId,
+        page: &PageRequest,
+    ) -> Result<Page<DependencyRecord>, StoreError>;
+    async fn delete_dependency(
+        &self,
+        zone: &ZoneId,
+        application: &ApplicationId,
+        resource: &ResourceId,
+    ) -> Result<bool, StoreError>;
+
+    async fn insert_credential(
+        &self,
+        c: &Credential,
+        secret_digest: Option<&[u8; 32]>,
+    ) -> Result<(), StoreError>;
+    async fn get_credential(
+        &self,
+        zone: &ZoneId,
+        id: &CredentialId,
+    ) -> Result<Option<Credential>, StoreError>;
+    async fn list_credentials(
+        &self,
+        zone: &ZoneId,
+        filter: &ListFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Credential>, StoreError>;
+    async fn update_credential(&self, c: &Credential) -> Result<bool, StoreError>;
+    async fn delete_credential(&self, zone: &ZoneId, id: &CredentialId)
+        -> Result<bool, StoreError>;
 }

@@ -233,6 +233,18 @@ impl Vault {
             })
     }
 
+    /// A keyed digest of a client secret, under a subkey of the zone's data
+    /// key: verifiable in constant time, never reversible, and useless
+    /// without the zone's key.
+    pub async fn credential_digest(
+        &self,
+        zone: &ZoneId,
+        secret: &[u8],
+    ) -> Result<[u8; 32], CoreError> {
+        let dek = self.zone_key(zone).await?;
+        Ok(dek.keyed_digest("keyzone client secret v1", secret))
+    }
+
     /// Re-wraps every master-wrapped data key under `new`, in one
     /// transaction, without touching any ciphertext. Safe to re-run: keys
     /// already under `new` are left as they are.

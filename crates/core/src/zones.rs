@@ -3,7 +3,7 @@
 use crate::auth::Principal;
 use crate::error::CoreError;
 use crate::signing::{self, SigningKeys};
-use crate::store::{Constraint, NewZoneKeys, StoreError, ZoneFilter, ZoneStore};
+use crate::store::{Constraint, DirectoryStore, NewZoneKeys, StoreError, ZoneFilter, ZoneStore};
 use crate::vault::Vault;
 use keyzone_domain::validation::slugify;
 use keyzone_domain::zone::{Zone, ZoneChanges, ZoneDraft};
@@ -14,14 +14,21 @@ const ENTITY: &str = "zone";
 
 pub struct Zones {
     store: Arc<dyn ZoneStore>,
+    directory: Arc<dyn DirectoryStore>,
     vault: Arc<Vault>,
     signing: Arc<SigningKeys>,
 }
 
 impl Zones {
-    pub fn new(store: Arc<dyn ZoneStore>, vault: Arc<Vault>, signing: Arc<SigningKeys>) -> Self {
+    pub fn new(
+        store: Arc<dyn ZoneStore>,
+        directory: Arc<dyn DirectoryStore>,
+        vault: Arc<Vault>,
+        signing: Arc<SigningKeys>,
+    ) -> Self {
         Self {
             store,
+            directory,
             vault,
             signing,
         }
@@ -62,6 +69,7 @@ impl Zones {
         let keys = NewZoneKeys {
             data_key,
             signing_keys: signing::initial_keys(&zone.id, &dek, Default::default())?,
+            platform_providers: crate::directory::platform_providers(&zone.id),
         };
         // A derived slug that is taken gets a short random suffix; a slug the
         // caller chose is theirs to fix (409).
@@ -127,24 +135,46 @@ impl Zones {
                 "platform-owned zones cannot be modified through the API",
             ));
         }
-        // These fields name entities of the zone (applications, resources,
-        // providers). Until those exist in the store, no value can be valid.
+        // These fields name entities of the zone: they must exist in it.
         let mut errs = ValidationErrors::new();
-        for (field, value) in [
-            (
-                "default_mcp_gateway_application_id",
-                &changes.default_mcp_gateway_application_id,
-            ),
-            ("default_resource_id", &changes.default_resource_id),
-            (
-                "user_identity_provider_id",
-                &changes.user_identity_provider_id,
-            ),
-        ] {
-            if let Some(Some(v)) = value {
-                if Some(v) != field_value(&zone, field) {
-                    errs.add(field, "does not name an entity of this zone");
-                }
+        if let Some(Some(v)) = &changes.default_mcp_gateway_application_id {
+            let found = match keyzone_domain::ApplicationId::parse(v) {
+                Ok(id) => self
+                    .directory
+                    .get_application(&zone.id, &id)
+                    .await?
+                    .is_some(),
+                Err(_) => false,
+            };
+            if !found {
+                errs.add(
+                    "default_mcp_gateway_application_id",
+                    "does not name an application of this zone",
+                );
+            }
+        }
+        if let Some(Some(v)) = &changes.default_resource_id {
+            let found = match keyzone_domain::ResourceId::parse(v) {
+                Ok(id) => self.directory.get_resource(&zone.id, &id).await?.is_some(),
+                Err(_) => false,
+            };
+            if !found {
+                errs.add(
+                    "default_resource_id",
+                    "does not name a resource of this zone",
+                );
+            }
+        }
+        if let Some(Some(v)) = &changes.user_identity_provider_id {
+            let found = match keyzone_domain::ProviderId::parse(v) {
+                Ok(id) => self.directory.get_provider(&zone.id, &id).await?.is_some(),
+                Err(_) => false,
+            };
+            if !found {
+                errs.add(
+                    "user_identity_provider_id",
+                    "does not name a provider of this zone",
+                );
             }
         }
         errs.into_result()?;
@@ -187,14 +217,5 @@ impl Zones {
         } else {
             Err(CoreError::NotFound { entity: ENTITY })
         }
-    }
-}
-
-fn field_value<'z>(zone: &'z Zone, field: &str) -> Option<&'z String> {
-    match field {
-        "default_mcp_gateway_application_id" => zone.default_mcp_gateway_application_id.as_ref(),
-        "default_resource_id" => zone.default_resource_id.as_ref(),
-        "user_identity_provider_id" => zone.user_identity_provider_id.as_ref(),
-        _ => None,
     }
 }

@@ -223,6 +223,19 @@ impl DataKey {
         seal(&self.key, self.version, &aad.encode(), plaintext)
     }
 
+    /// HMAC-SHA256 of `data` under a subkey of this key, separated by
+    /// `label`: a keyed digest for values that are verified, never read back
+    /// (client secrets). Stable for the life of the zone.
+    pub fn keyed_digest(&self, label: &str, data: &[u8]) -> [u8; 32] {
+        use aws_lc_rs::hmac;
+        let subkey = hmac::sign(
+            &hmac::Key::new(hmac::HMAC_SHA256, &self.raw),
+            label.as_bytes(),
+        );
+        let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, subkey.as_ref()), data);
+        tag.as_ref().try_into().expect("32-byte HMAC-SHA256")
+    }
+
     pub fn open(
         &self,
         aad: &SealedAad<'_>,
@@ -304,6 +317,16 @@ mod tests {
         // A key of another version does not even try.
         let k2 = DataKey::from_raw(k.expose_raw(), 2).unwrap();
         assert_eq!(k2.open(&AAD, &sealed), Err(CryptoError::Decrypt));
+    }
+
+    #[test]
+    fn keyed_digests_depend_on_key_label_and_data() {
+        let k = DataKey::generate(1);
+        let d = k.keyed_digest("a", b"secret");
+        assert_eq!(d, k.keyed_digest("a", b"secret"));
+        assert_ne!(d, k.keyed_digest("b", b"secret"));
+        assert_ne!(d, k.keyed_digest("a", b"secreT"));
+        assert_ne!(d, DataKey::generate(1).keyed_digest("a", b"secret"));
     }
 
     #[test]

@@ -102,6 +102,22 @@ id_type!(
     /// A secret in a zone's vault.
     SecretId
 );
+id_type!(
+    /// An application (agent, MCP server, service) of a zone.
+    ApplicationId
+);
+id_type!(
+    /// A resource (API, MCP server) a zone protects.
+    ResourceId
+);
+id_type!(
+    /// An identity or credential provider of a zone.
+    ProviderId
+);
+id_type!(
+    /// An application credential.
+    CredentialId
+);
 
 #[cfg(test)]
 mod tests {

@@ -1,6 +1,7 @@
 //! Keyzone's domain: the types every other crate speaks, and the rules that
 //! make a value valid. Nothing here does I/O, so every rule is unit-testable.
 
+pub mod directory;
 pub mod id;
 pub mod organization;
 pub mod page;
@@ -10,7 +11,10 @@ pub mod urls;
 pub mod validation;
 pub mod zone;
 
-pub use id::{ApiKeyId, IdError, OrganizationId, SecretId, ZoneId};
+pub use id::{
+    ApiKeyId, ApplicationId, CredentialId, IdError, OrganizationId, ProviderId, ResourceId,
+    SecretId, ZoneId,
+};
 pub use page::{Cursor, Page, PageRequest, PageWindow, Positioned, Sort, SortKey, SortValue};
 pub use time::Timestamp;
 pub use validation::{FieldError, ValidationErrors};

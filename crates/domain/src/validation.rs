@@ -132,7 +132,8 @@ pub fn slug(s: &str) -> Result<(), String> {
 }
 
 /// A slug derived from a name: lowercase ASCII letters and digits, runs of
-/// anything else folded to one `-`, cut to fit a DNS label. Never empty.
+/// anything else folded to one `-`, cut to fit a DNS label. Never empty: a
+/// name with no ASCII letter or digit gets a short random slug.
 pub fn slugify(name: &str) -> String {
     let mut out = String::with_capacity(name.len().min(63));
     let mut dash = false;
@@ -152,7 +153,7 @@ pub fn slugify(name: &str) -> String {
     }
     let out = out.trim_end_matches('-').to_owned();
     if out.is_empty() {
-        "zone".to_owned()
+        crate::id::random_id()[..8].to_owned()
     } else {
         out
     }
@@ -193,7 +194,9 @@ mod tests {
         }
         assert_eq!(slugify("My Zone!  2"), "my-zone-2");
         assert_eq!(slugify("Ünïcode ☃"), "n-code");
-        assert_eq!(slugify("!!!"), "zone");
+        let s = slugify("!!!");
+        assert_eq!(s.len(), 8);
+        assert!(slug(&s).is_ok());
         assert!(slug(&slugify(&"Long name ".repeat(20))).is_ok());
     }
 }

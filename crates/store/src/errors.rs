@@ -22,6 +22,46 @@ const CONSTRAINTS: &[(&str, &str, Constraint)] = &[
         "signing_keys.kid",
         Constraint::SigningKeyKidUnique,
     ),
+    (
+        "providers_zone_identifier_key",
+        "providers.zone_id, providers.identifier",
+        Constraint::ProviderIdentifierUnique,
+    ),
+    (
+        "providers_zone_slug_key",
+        "providers.zone_id, providers.slug",
+        Constraint::SlugUnique,
+    ),
+    (
+        "applications_zone_identifier_key",
+        "applications.zone_id, applications.identifier",
+        Constraint::ApplicationIdentifierUnique,
+    ),
+    (
+        "applications_zone_slug_key",
+        "applications.zone_id, applications.slug",
+        Constraint::SlugUnique,
+    ),
+    (
+        "resources_zone_identifier_key",
+        "resources.zone_id, resources.identifier",
+        Constraint::ResourceIdentifierUnique,
+    ),
+    (
+        "resources_zone_slug_key",
+        "resources.zone_id, resources.slug",
+        Constraint::SlugUnique,
+    ),
+    (
+        "application_credentials_zone_identifier_key",
+        "application_credentials.zone_id, application_credentials.identifier",
+        Constraint::CredentialIdentifierUnique,
+    ),
+    (
+        "application_credentials_zone_provider_subject_key",
+        "application_credentials.zone_id, application_credentials.provider_id, application_credentials.identifier",
+        Constraint::CredentialIdentifierUnique,
+    ),
 ];
 
 fn constraint_of(db: &dyn DatabaseError) -> Constraint {
@@ -43,6 +83,9 @@ pub fn map_sqlx_error(e: sqlx::Error) -> StoreError {
     match e {
         sqlx::Error::Database(db) => match db.kind() {
             ErrorKind::UniqueViolation => StoreError::Conflict(constraint_of(db.as_ref())),
+            // Callers check references first and name the field; this is the
+            // race-proof backstop.
+            ErrorKind::ForeignKeyViolation => StoreError::Conflict(Constraint::MissingReference),
             _ => StoreError::Other(Box::new(sqlx::Error::Database(db))),
         },
         e @ (sqlx::Error::Io(_)

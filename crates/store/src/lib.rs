@@ -8,6 +8,7 @@
 //! Schemas live in `migrations/{sqlite,postgres}`, are embedded in the binary
 //! and applied at start; a released migration is never edited.
 
+mod directory;
 mod errors;
 mod organizations;
 mod secrets;

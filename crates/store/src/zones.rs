@@ -113,6 +113,9 @@ impl ZoneStore for Store {
             for k in &keys.signing_keys {
                 insert_signing_key!(&mut *tx, k);
             }
+            for p in &keys.platform_providers {
+                crate::directory::insert_provider!(&mut *tx, p, None);
+            }
             tx.commit().await?;
             Ok(true)
         }

@@ -71,6 +71,7 @@ fn keys_for(z: &Zone) -> NewZoneKeys {
             signing_key(z, SigningKeyState::Current),
             signing_key(z, SigningKeyState::Next),
         ],
+        platform_providers: keyzone_core::directory::platform_providers(&z.id),
     }
 }
 

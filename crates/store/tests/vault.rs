@@ -71,7 +71,7 @@ async fn services(store: &Store, master: MasterKey) -> Services {
         .await
         .unwrap();
     Services {
-        zones: Zones::new(store.clone(), vault.clone(), signing.clone()),
+        zones: Zones::new(store.clone(), store.clone(), vault.clone(), signing.clone()),
         secrets: Secrets::new(store.clone(), vault.clone()),
         admin: Principal::OrganizationAdmin {
             organization_id: org.id,

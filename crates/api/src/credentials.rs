@@ -1,0 +1,274 @@
+//! `/zones/{zone_id}/application-credentials…`
+//!
+//! Responses are the SDK's union selected by `type`, and carry every base
+//! field: the SDK silently builds the wrong variant from an incomplete one.
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ErrorBody};
+use crate::json::{double_option, JsonBody};
+use crate::page::{envelope_parts, PageInfo, Pagination};
+use crate::providers::org;
+use crate::query::Params;
+use crate::AppState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::Json;
+use keyzone_core::directory::{CredentialChanges, NewCredential};
+use keyzone_domain::directory::{Credential, CredentialKind};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use utoipa::ToSchema;
+
+/// An application credential (`type`: token, password, public-key, url,
+/// public).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CredentialResponse {
+    pub id: String,
+    pub application_id: String,
+    pub created_at: String,
+    pub organization_id: String,
+    pub slug: String,
+    pub updated_at: String,
+    pub zone_id: String,
+    /// The OAuth client_id; for token credentials the subject, or `*`.
+    pub identifier: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
+    /// The client secret of a password credential: in the create response
+    /// only, never again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+}
+
+impl CredentialResponse {
+    pub fn new(c: Credential, organization_id: &str, secret: Option<String>) -> Self {
+        let (provider_id, subject, jwks_uri) = match &c.kind {
+            CredentialKind::Token {
+                provider_id,
+                subject,
+            } => (Some(provider_id.to_string()), subject.clone(), None),
+            CredentialKind::PublicKey { jwks_uri } => (None, None, Some(jwks_uri.clone())),
+            _ => (None, None, None),
+        };
+        CredentialResponse {
+            kind: c.kind.type_str().into(),
+            id: c.id.into(),
+            application_id: c.application_id.into(),
+            created_at: c.created_at.to_rfc3339(),
+            organization_id: organization_id.to_owned(),
+            slug: c.slug,
+            updated_at: c.updated_at.to_rfc3339(),
+            zone_id: c.zone_id.into(),
+            identifier: c.identifier,
+            provider_id,
+            subject,
+            jwks_uri,
+            password: secret,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CredentialListResponse {
+    pub items: Vec<CredentialResponse>,
+    pub page_info: PageInfo,
+    pub pagination: Pagination,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(tag = "type")]
+pub enum CredentialCreate {
+    #[serde(rename = "token")]
+    Token {
+        application_id: String,
+        provider_id: String,
+        subject: Option<String>,
+    },
+    #[serde(rename = "password")]
+    Password {
+        application_id: String,
+        identifier: Option<String>,
+    },
+    #[serde(rename = "public-key")]
+    PublicKey {
+        application_id: String,
+        jwks_uri: String,
+        identifier: Option<String>,
+    },
+    #[serde(rename = "url")]
+    Url {
+        application_id: String,
+        identifier: String,
+    },
+    #[serde(rename = "public")]
+    Public {
+        application_id: String,
+        identifier: Option<String>,
+    },
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+pub struct CredentialUpdate {
+    /// Token credentials: `null` accepts any subject.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub subject: Option<Option<String>>,
+    /// URL and public credentials.
+    pub identifier: Option<String>,
+}
+
+#[utoipa::path(get, path = "/zones/{zone_id}/application-credentials", tag = "Application credentials", operation_id = "listCredentials",
+    params(("zone_id" = String, Path), ("applicationId" = Option<String>, Query)),
+    responses((status = 200, body = CredentialListResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer_auth" = [])))]
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    params: Params,
+    Path(zone_id): Path<String>,
+) -> Result<Json<CredentialListResponse>, ApiError> {
+    let (mut filter, default_limit) = params.list_filter()?;
+    filter.application_id = params
+        .one(&["applicationId", "application_id", "filter[application_id]"])
+        .map(str::to_owned);
+    let mut page = params.page_request()?;
+    if let Some(l) = default_limit {
+        page.limit = l;
+    }
+    let cs = state
+        .directory
+        .list_credentials(&state.zones, &caller.0, &zone_id, &filter, &page)
+        .await?;
+    let (page_info, pagination) = envelope_parts(&cs, &page.sort);
+    let org = org(&caller);
+    Ok(Json(CredentialListResponse {
+        items: cs
+            .items
+            .into_iter()
+            .map(|c| CredentialResponse::new(c, &org, None))
+            .collect(),
+        page_info,
+        pagination,
+    }))
+}
+
+#[utoipa::path(post, path = "/zones/{zone_id}/application-credentials", tag = "Application credentials", operation_id = "createCredential",
+    params(("zone_id" = String, Path)), request_body = CredentialCreate,
+    responses((status = 201, body = CredentialResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("bearer_auth" = [])))]
+pub async fn create(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(zone_id): Path<String>,
+    JsonBody(b): JsonBody<CredentialCreate>,
+) -> Result<impl IntoResponse, ApiError> {
+    let (application_id, new) = match b {
+        CredentialCreate::Token {
+            application_id,
+            provider_id,
+            subject,
+        } => (
+            application_id,
+            NewCredential::Token {
+                provider_id,
+                subject,
+            },
+        ),
+        CredentialCreate::Password {
+            application_id,
+            identifier,
+        } => (application_id, NewCredential::Password { identifier }),
+        CredentialCreate::PublicKey {
+            application_id,
+            jwks_uri,
+            identifier,
+        } => (
+            application_id,
+            NewCredential::PublicKey {
+                jwks_uri,
+                identifier,
+            },
+        ),
+        CredentialCreate::Url {
+            application_id,
+            identifier,
+        } => (application_id, NewCredential::Url { identifier }),
+        CredentialCreate::Public {
+            application_id,
+            identifier,
+        } => (application_id, NewCredential::Public { identifier }),
+    };
+    let (c, secret) = state
+        .directory
+        .create_credential(&state.zones, &caller.0, &zone_id, &application_id, new)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CredentialResponse::new(c, &org(&caller), secret)),
+    ))
+}
+
+#[utoipa::path(get, path = "/zones/{zone_id}/application-credentials/{id}", tag = "Application credentials", operation_id = "getCredential",
+    params(("zone_id" = String, Path), ("id" = String, Path)),
+    responses((status = 200, body = CredentialResponse), (status = 404, body = ErrorBody)),
+    security(("bearer_auth" = [])))]
+pub async fn retrieve(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path((zone_id, id)): Path<(String, String)>,
+) -> Result<Json<CredentialResponse>, ApiError> {
+    let c = state
+        .directory
+        .get_credential(&state.zones, &caller.0, &zone_id, &id)
+        .await?;
+    Ok(Json(CredentialResponse::new(c, &org(&caller), None)))
+}
+
+#[utoipa::path(patch, path = "/zones/{zone_id}/application-credentials/{id}", tag = "Application credentials", operation_id = "updateCredential",
+    params(("zone_id" = String, Path), ("id" = String, Path)), request_body = CredentialUpdate,
+    responses((status = 200, body = CredentialResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("bearer_auth" = [])))]
+pub async fn update(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path((zone_id, id)): Path<(String, String)>,
+    JsonBody(b): JsonBody<CredentialUpdate>,
+) -> Result<Json<CredentialResponse>, ApiError> {
+    let c = state
+        .directory
+        .update_credential(
+            &state.zones,
+            &caller.0,
+            &zone_id,
+            &id,
+            CredentialChanges {
+                subject: b.subject,
+                identifier: b.identifier,
+            },
+        )
+        .await?;
+    Ok(Json(CredentialResponse::new(c, &org(&caller), None)))
+}
+
+#[utoipa::path(delete, path = "/zones/{zone_id}/application-credentials/{id}", tag = "Application credentials", operation_id = "deleteCredential",
+    params(("zone_id" = String, Path), ("id" = String, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody)),
+    security(("bearer_auth" = [])))]
+pub async fn delete(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path((zone_id, id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .directory
+        .delete_credential(&state.zones, &caller.0, &zone_id, &id)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
