@@ -1,0 +1,545 @@
+//! The directory use cases over the real store, on SQLite and PostgreSQL:
+//! tenant isolation, reference rules, cascades and prefix resolution.
+
+use keyzone_core::auth::Principal;
+use keyzone_core::directory::{NewCredential, STS_PROVIDER};
+use keyzone_core::store::{DirectoryStore, ListFilter, OrganizationStore};
+use keyzone_core::{CoreError, Directory, SigningKeys, Vault, Zones};
+use keyzone_crypto::MasterKey;
+use keyzone_domain::directory::{ApplicationFields, ProviderFields, ResourceFields};
+use keyzone_domain::organization::Organization;
+use keyzone_domain::zone::{ZoneChanges, ZoneDraft};
+use keyzone_domain::{ApiKeyId, OrganizationId, PageRequest, Timestamp};
+use keyzone_store::Store;
+use std::sync::Arc;
+
+macro_rules! both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite { $(
+            #[tokio::test]
+            async fn $name() {
+                let db = keyzone_store::testing::TestDb::sqlite().await;
+                super::$name(&db.store).await;
+                db.cleanup().await;
+            }
+        )* }
+        mod postgres { $(
+            #[tokio::test]
+            async fn $name() {
+                let Some(db) = keyzone_store::testing::TestDb::postgres().await else { return };
+                super::$name(&db.store).await;
+                db.cleanup().await;
+            }
+        )* }
+    };
+}
+
+both!(
+    zone_b_never_sees_zone_a,
+    references_stay_inside_the_zone,
+    deleting_things_cleans_up_after_them,
+    prefix_resolution,
+    platform_providers_are_protected,
+);
+
+struct S {
+    store: Arc<Store>,
+    zones: Zones,
+    dir: Directory,
+    admin: Principal,
+}
+
+async fn setup(store: &Store) -> S {
+    let store = Arc::new(store.clone());
+    let (m, _) = MasterKey::generate();
+    let vault = Arc::new(Vault::new(m, None, store.clone()));
+    vault.check_master_key().await.unwrap();
+    let signing = Arc::new(SigningKeys::new(store.clone(), vault.clone()));
+    let now = Timestamp::now();
+    let org = store
+        .ensure_organization(&Organization {
+            id: OrganizationId::generate(),
+            label: "default".into(),
+            name: "Org".into(),
+            created_at: now,
+            updated_at: now,
+        })
+        .await
+        .unwrap();
+    S {
+        zones: Zones::new(store.clone(), store.clone(), vault.clone(), signing),
+        dir: Directory::new(store.clone(), vault),
+        admin: Principal::OrganizationAdmin {
+            organization_id: org.id,
+            api_key_id: ApiKeyId::generate(),
+        },
+        store,
+    }
+}
+
+async fn zone(s: &S, name: &str) -> String {
+    s.zones
+        .create(
+            &s.admin,
+            None,
+            ZoneDraft {
+                name: name.into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .id
+        .to_string()
+}
+
+fn app(identifier: &str) -> ApplicationFields {
+    ApplicationFields {
+        identifier: Some(identifier.into()),
+        name: Some(identifier.into()),
+        ..Default::default()
+    }
+}
+
+fn res(identifier: &str, prefix: bool) -> ResourceFields {
+    ResourceFields {
+        identifier: Some(identifier.into()),
+        name: Some(identifier.into()),
+        prefix: Some(prefix),
+        ..Default::default()
+    }
+}
+
+fn provider(identifier: &str) -> ProviderFields {
+    ProviderFields {
+        identifier: Some(identifier.into()),
+        name: Some(identifier.into()),
+        ..Default::default()
+    }
+}
+
+fn is_not_found<T: std::fmt::Debug>(r: Result<T, CoreError>) -> bool {
+    matches!(r, Err(CoreError::NotFound { .. }))
+}
+
+async fn zone_b_never_sees_zone_a(store: &Store) {
+    let s = setup(store).await;
+    let (a, b) = (zone(&s, "A").await, zone(&s, "B").await);
+    let p = s
+        .dir
+        .create_provider(&s.zones, &s.admin, &a, provider("idp"))
+        .await
+        .unwrap();
+    let r = s
+        .dir
+        .create_resource(&s.zones, &s.admin, &a, res("https://a.test/api", false))
+        .await
+        .unwrap();
+    let ap = s
+        .dir
+        .create_application(&s.zones, &s.admin, &a, app("agent"), &[])
+        .await
+        .unwrap();
+    let (c, _) = s
+        .dir
+        .create_credential(
+            &s.zones,
+            &s.admin,
+            &a,
+            ap.id.as_str(),
+            NewCredential::Password { identifier: None },
+        )
+        .await
+        .unwrap();
+    let (dz, da) = (&s.zones, &s.admin);
+    assert!(is_not_found(
+        s.dir.get_provider(dz, da, &b, p.id.as_str()).await
+    ));
+    assert!(is_not_found(
+        s.dir.get_resource(dz, da, &b, r.id.as_str()).await
+    ));
+    assert!(is_not_found(
+        s.dir.get_application(dz, da, &b, ap.id.as_str()).await
+    ));
+    assert!(is_not_found(
+        s.dir.get_credential(dz, da, &b, c.id.as_str()).await
+    ));
+    assert!(is_not_found(
+        s.dir.delete_provider(dz, da, &b, p.id.as_str()).await
+    ));
+    assert!(is_not_found(
+        s.dir.delete_resource(dz, da, &b, r.id.as_str()).await
+    ));
+    assert!(is_not_found(
+        s.dir.delete_application(dz, da, &b, ap.id.as_str()).await
+    ));
+    assert!(is_not_found(
+        s.dir.delete_credential(dz, da, &b, c.id.as_str()).await
+    ));
+    assert!(is_not_found(
+        s.dir
+            .update_application(dz, da, &b, ap.id.as_str(), app("x"))
+            .await
+    ));
+    let page = PageRequest {
+        with_total: true,
+        ..Default::default()
+    };
+    let f = ListFilter::default();
+    assert_eq!(
+        s.dir
+            .list_resources(dz, da, &b, &f, &page)
+            .await
+            .unwrap()
+            .total_count,
+        Some(0)
+    );
+    assert_eq!(
+        s.dir
+            .list_applications(dz, da, &b, &f, &page)
+            .await
+            .unwrap()
+            .total_count,
+        Some(0)
+    );
+    assert_eq!(
+        s.dir
+            .list_credentials(dz, da, &b, &f, &page)
+            .await
+            .unwrap()
+            .total_count,
+        Some(0)
+    );
+    // Zone B has only its own two platform providers.
+    assert_eq!(
+        s.dir
+            .list_providers(dz, da, &b, &f, &page)
+            .await
+            .unwrap()
+            .total_count,
+        Some(2)
+    );
+    // The same identifiers are free in another zone.
+    s.dir
+        .create_application(dz, da, &b, app("agent"), &[])
+        .await
+        .unwrap();
+    s.dir
+        .create_resource(dz, da, &b, res("https://a.test/api", false))
+        .await
+        .unwrap();
+}
+
+async fn references_stay_inside_the_zone(store: &Store) {
+    let s = setup(store).await;
+    let (a, b) = (zone(&s, "A").await, zone(&s, "B").await);
+    let (dz, da) = (&s.zones, &s.admin);
+    let pa = s
+        .dir
+        .create_provider(dz, da, &a, provider("idp"))
+        .await
+        .unwrap();
+    let ra = s
+        .dir
+        .create_resource(dz, da, &a, res("https://a.test/x", false))
+        .await
+        .unwrap();
+    let mut f = res("https://b.test/x", false);
+    f.credential_provider_id = Some(Some(pa.id.clone()));
+    match s.dir.create_resource(dz, da, &b, f).await {
+        Err(CoreError::Validation(e)) => assert_eq!(e.0[0].field, "credential_provider_id"),
+        other => panic!("{other:?}"),
+    }
+    match s
+        .dir
+        .create_application(dz, da, &b, app("x"), &[ra.id.to_string()])
+        .await
+    {
+        Err(CoreError::Validation(e)) => assert_eq!(e.0[0].field, "dependencies[0].id"),
+        other => panic!("{other:?}"),
+    }
+    let ab = s
+        .dir
+        .create_application(dz, da, &b, app("x"), &[])
+        .await
+        .unwrap();
+    assert!(is_not_found(
+        s.dir
+            .put_dependency(dz, da, &b, ab.id.as_str(), ra.id.as_str(), &[])
+            .await
+    ));
+    match s
+        .dir
+        .create_credential(
+            dz,
+            da,
+            &b,
+            ab.id.as_str(),
+            NewCredential::Token {
+                provider_id: pa.id.to_string(),
+                subject: None,
+            },
+        )
+        .await
+    {
+        Err(CoreError::Validation(e)) => assert_eq!(e.0[0].field, "provider_id"),
+        other => panic!("{other:?}"),
+    }
+    // The zone's own reference fields too.
+    let changes = ZoneChanges {
+        default_resource_id: Some(Some(ra.id.to_string())),
+        ..Default::default()
+    };
+    match s.zones.update(da, &b, changes).await {
+        Err(CoreError::Validation(e)) => assert_eq!(e.0[0].field, "default_resource_id"),
+        other => panic!("{other:?}"),
+    }
+    let changes = ZoneChanges {
+        default_resource_id: Some(Some(ra.id.to_string())),
+        ..Default::default()
+    };
+    assert_eq!(
+        s.zones
+            .update(da, &a, changes)
+            .await
+            .unwrap()
+            .default_resource_id,
+        Some(ra.id.to_string())
+    );
+}
+
+async fn deleting_things_cleans_up_after_them(store: &Store) {
+    let s = setup(store).await;
+    let z = zone(&s, "Z").await;
+    let (dz, da) = (&s.zones, &s.admin);
+    let p = s
+        .dir
+        .create_provider(dz, da, &z, provider("idp"))
+        .await
+        .unwrap();
+    let mut rf = res("https://z.test/api", true);
+    rf.credential_provider_id = Some(Some(p.id.clone()));
+    let r1 = s.dir.create_resource(dz, da, &z, rf).await.unwrap();
+    let r2 = s
+        .dir
+        .create_resource(dz, da, &z, res("https://z.test/other", false))
+        .await
+        .unwrap();
+    let ap = s
+        .dir
+        .create_application(dz, da, &z, app("agent"), &[r1.id.to_string()])
+        .await
+        .unwrap();
+    assert_eq!(ap.dependencies_count, 1);
+    s.dir
+        .put_dependency(
+            dz,
+            da,
+            &z,
+            ap.id.as_str(),
+            r2.id.as_str(),
+            &[r1.id.to_string()],
+        )
+        .await
+        .unwrap();
+    let mut provided = res("https://z.test/provided", false);
+    provided.application_id = Some(Some(ap.id.clone()));
+    let r3 = s.dir.create_resource(dz, da, &z, provided).await.unwrap();
+    s.dir
+        .create_credential(
+            dz,
+            da,
+            &z,
+            ap.id.as_str(),
+            NewCredential::Token {
+                provider_id: p.id.to_string(),
+                subject: Some("svc".into()),
+            },
+        )
+        .await
+        .unwrap();
+    s.zones
+        .update(
+            da,
+            &z,
+            ZoneChanges {
+                default_resource_id: Some(Some(r1.id.to_string())),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+
+    // The provider is in use: a 409 that names the users.
+    match s.dir.delete_provider(dz, da, &z, p.id.as_str()).await {
+        Err(CoreError::InUse(m)) => assert!(
+            m.contains(r1.id.as_str()) && m.contains("credential"),
+            "{m}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    // Deleting r1 removes it from the dependencies and the zone's default.
+    s.dir
+        .delete_resource(dz, da, &z, r1.id.as_str())
+        .await
+        .unwrap();
+    let deps = s
+        .dir
+        .list_dependencies(dz, da, &z, ap.id.as_str(), &PageRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(deps.items.len(), 1);
+    assert_eq!(deps.items[0].resource.id, r2.id);
+    assert!(
+        deps.items[0].when_accessing.is_empty(),
+        "conditions naming r1 are gone"
+    );
+    assert_eq!(s.zones.get(da, &z).await.unwrap().default_resource_id, None);
+    // Deleting the application deletes its credentials and dependencies and
+    // leaves the resources it provided, unowned.
+    s.dir
+        .delete_application(dz, da, &z, ap.id.as_str())
+        .await
+        .unwrap();
+    let f = ListFilter::default();
+    let page = PageRequest {
+        with_total: true,
+        ..Default::default()
+    };
+    assert_eq!(
+        s.dir
+            .list_credentials(dz, da, &z, &f, &page)
+            .await
+            .unwrap()
+            .total_count,
+        Some(0)
+    );
+    assert_eq!(
+        s.dir
+            .get_resource(dz, da, &z, r3.id.as_str())
+            .await
+            .unwrap()
+            .application_id,
+        None
+    );
+    // Nothing uses the provider any more.
+    s.dir
+        .delete_provider(dz, da, &z, p.id.as_str())
+        .await
+        .unwrap();
+    // Deleting the zone takes everything.
+    s.zones.delete(da, &z).await.unwrap();
+    let zid = keyzone_domain::ZoneId::parse(&z).unwrap();
+    assert!(s.store.get_resource(&zid, &r2.id).await.unwrap().is_none());
+}
+
+async fn prefix_resolution(store: &Store) {
+    let s = setup(store).await;
+    let z = zone(&s, "P").await;
+    let (dz, da) = (&s.zones, &s.admin);
+    let v1 = s
+        .dir
+        .create_resource(dz, da, &z, res("https://api.example.com/v1", true))
+        .await
+        .unwrap();
+    let admin = s
+        .dir
+        .create_resource(dz, da, &z, res("https://api.example.com/v1/admin", true))
+        .await
+        .unwrap();
+    let exact = s
+        .dir
+        .create_resource(dz, da, &z, res("https://api.example.com/exact", false))
+        .await
+        .unwrap();
+    let zid = keyzone_domain::ZoneId::parse(&z).unwrap();
+    let resolve = |u: &'static str| {
+        let dir = &s.dir;
+        let zid = zid.clone();
+        async move { dir.resolve_resource(&zid, u).await.unwrap().map(|r| r.id) }
+    };
+    assert_eq!(
+        resolve("https://api.example.com/v1").await,
+        Some(v1.id.clone())
+    );
+    assert_eq!(
+        resolve("https://api.example.com/v1/users?x=1").await,
+        Some(v1.id.clone())
+    );
+    assert_eq!(
+        resolve("https://api.example.com/v1#frag").await,
+        Some(v1.id.clone())
+    );
+    assert_eq!(
+        resolve("https://api.example.com/v1/admin/x").await,
+        Some(admin.id.clone())
+    );
+    assert_eq!(resolve("https://api.example.com/v10").await, None);
+    assert_eq!(
+        resolve("https://api.example.com/exact").await,
+        Some(exact.id.clone())
+    );
+    assert_eq!(resolve("https://api.example.com/exact/sub").await, None);
+    assert_eq!(resolve("http://api.example.com/v1/x").await, None);
+    assert_eq!(resolve("https://api.example.com.evil.test/v1").await, None);
+}
+
+async fn platform_providers_are_protected(store: &Store) {
+    let s = setup(store).await;
+    let z = zone(&s, "Platform").await;
+    let (dz, da) = (&s.zones, &s.admin);
+    let all = s
+        .dir
+        .list_providers(dz, da, &z, &ListFilter::default(), &PageRequest::default())
+        .await
+        .unwrap();
+    let sts = all
+        .items
+        .iter()
+        .find(|p| p.identifier == STS_PROVIDER)
+        .unwrap();
+    assert!(matches!(
+        s.dir
+            .update_provider(dz, da, &z, sts.id.as_str(), provider("x"))
+            .await,
+        Err(CoreError::Forbidden(_))
+    ));
+    assert!(matches!(
+        s.dir.delete_provider(dz, da, &z, sts.id.as_str()).await,
+        Err(CoreError::Forbidden(_))
+    ));
+    // A customer provider's client secret is sealed, readable only through the vault.
+    let mut f = provider("idp");
+    f.client_secret = Some(Some("upstream-secret".into()));
+    let p = s.dir.create_provider(dz, da, &z, f).await.unwrap();
+    assert!(p.client_secret_set);
+    let zid = keyzone_domain::ZoneId::parse(&z).unwrap();
+    let sealed = s
+        .store
+        .provider_client_secret(&zid, &p.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!sealed.windows(15).any(|w| w == b"upstream-secret"));
+    assert_eq!(
+        s.dir
+            .provider_client_secret(&zid, &p.id)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("upstream-secret")
+    );
+    let mut clear = ProviderFields::default();
+    clear.client_secret = Some(None);
+    assert!(
+        !s.dir
+            .update_provider(dz, da, &z, p.id.as_str(), clear)
+            .await
+            .unwrap()
+            .client_secret_set
+    );
+    assert_eq!(
+        s.dir.provider_client_secret(&zid, &p.id).await.unwrap(),
+        None
+    );
+}
