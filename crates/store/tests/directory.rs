@@ -529,8 +529,10 @@ async fn platform_providers_are_protected(store: &Store) {
             .as_deref(),
         Some("upstream-secret")
     );
-    let mut clear = ProviderFields::default();
-    clear.client_secret = Some(None);
+    let clear = ProviderFields {
+        client_secret: Some(None),
+        ..Default::default()
+    };
     assert!(
         !s.dir
             .update_provider(dz, da, &z, p.id.as_str(), clear)
