@@ -169,3 +169,128 @@ def all_zone_ids(client: KeycardAPI, **params: Any) -> List[str]:
 
 def ids(items: Iterable[Any]) -> List[str]:
     return [z.id for z in items]
+
+
+# --------------------------------------------------------------------------- zone-scoped lists (generic)
+#
+# `list_fn` below is a zero-positional-argument callable taking the list's keyword parameters, e.g.
+# `functools.partial(client.zones.providers.list, zone.id)` or
+# `functools.partial(client.zones.applications.dependencies.list, app.id, zone_id=zone.id)`.
+# Envelopes with `page_info` ({items, page_info, pagination}) and without it ({items, pagination}) are both handled:
+# without page_info, a next/previous page exists iff pagination.after_cursor/before_cursor is set (null on the
+# last/first page).
+
+
+def list_has_next(page: Any) -> bool:
+    pi = getattr(page, "page_info", None)
+    if pi is not None:
+        return bool(pi.has_next_page)
+    return page.pagination.after_cursor is not None
+
+
+def list_has_prev(page: Any) -> bool:
+    pi = getattr(page, "page_info", None)
+    if pi is not None:
+        return bool(pi.has_previous_page)
+    return page.pagination.before_cursor is not None
+
+
+def list_after_cursor(page: Any) -> Optional[str]:
+    pi = getattr(page, "page_info", None)
+    return page.pagination.after_cursor or (pi.end_cursor if pi is not None else None)
+
+
+def list_before_cursor(page: Any) -> Optional[str]:
+    pi = getattr(page, "page_info", None)
+    return page.pagination.before_cursor or (pi.start_cursor if pi is not None else None)
+
+
+def walk_forward(list_fn: Callable[..., Any], *, limit: int = 100, what: str = "list", **params: Any) -> List[Any]:
+    """Follow `after` cursors from the first page until there is no next page; return every page."""
+    pages: List[Any] = []
+    page = list_fn(limit=limit, **params)
+    seen = set()
+    while True:
+        pages.append(page)
+        assert len(page.items) <= limit, f"{what}: expected at most limit={limit} items per page, got {len(page.items)}"
+        if not list_has_next(page):
+            return pages
+        cur = list_after_cursor(page)
+        assert cur, f"{what}: expected an after cursor when a next page exists (page {len(pages)})"
+        assert cur not in seen, f"{what}: server returned the same cursor {cur!r} twice: pagination is not advancing"
+        seen.add(cur)
+        assert len(pages) < MAX_PAGES, f"{what}: gave up after {MAX_PAGES} pages"
+        page = list_fn(limit=limit, after=cur, **params)
+
+
+def list_all_ids(list_fn: Callable[..., Any], what: str = "list", **params: Any) -> List[str]:
+    seq = [i.id for p in walk_forward(list_fn, what=what, **params) for i in p.items]
+    dupes = sorted({i for i in seq if seq.count(i) > 1})
+    assert not dupes, f"{what} {params}: expected every item at most once, duplicates: {dupes}"
+    return seq
+
+
+def assert_walks_both_ways(
+    list_fn: Callable[..., Any], *, limit: int, what: str, min_pages: int = 2, **params: Any
+) -> List[Any]:
+    """Page forward with `after`, then backward with `before` from the last page; both walks must agree.
+
+    Returns the items in forward order (every item once).
+    """
+    forward = walk_forward(list_fn, limit=limit, what=what, **params)
+    items = [i for p in forward for i in p.items]
+    seq = [i.id for i in items]
+    dupes = sorted({i for i in seq if seq.count(i) > 1})
+    assert not dupes, f"{what} {params}: expected every item exactly once while paging forward, duplicates: {dupes}"
+    assert len(forward) >= min_pages, (
+        f"{what} {params}: expected at least {min_pages} pages of {limit} for {len(seq)} items, got {len(forward)}"
+    )
+    assert not list_has_prev(forward[0]), f"{what} {params}: expected no previous page on the first page"
+    for n, p in enumerate(forward[:-1], 1):
+        assert len(p.items) == limit, f"{what} {params}: expected a full page of {limit} before the last; page {n} has {len(p.items)}"
+    assert forward[-1].items, f"{what} {params}: expected the last page to be non-empty"
+
+    single = list_fn(limit=100, **params)
+    assert [i.id for i in single.items] == seq[:100], (
+        f"{what} {params}: expected paging with limit={limit} to give the same order as one page of 100\n"
+        f"paged:  {seq}\nsingle: {[i.id for i in single.items]}"
+    )
+
+    expected = [[i.id for i in p.items] for p in reversed(forward[:-1])]
+    page = forward[-1]
+    backward: List[List[str]] = []
+    for step in range(len(forward) - 1):
+        assert list_has_prev(page), f"{what} {params}: expected a previous page {step} steps back from the last page"
+        cur = list_before_cursor(page)
+        assert cur, f"{what} {params}: expected a before cursor {step} steps back from the last page"
+        page = list_fn(limit=limit, before=cur, **params)
+        backward.append([i.id for i in page.items])
+    assert backward == expected, (
+        f"{what} {params}: expected paging backward with before= to return the forward pages in reverse\n"
+        f"expected: {expected}\nbackward: {backward}"
+    )
+    assert not list_has_prev(page), f"{what} {params}: expected no previous page after walking back to the first page"
+    return items
+
+
+def assert_conflict(err: APIStatusError, context: str) -> dict:
+    body = assert_sdk_error(err, 409, "conflict", context=context)
+    assert err.response.headers.get("x-should-retry") == "false", (
+        f"expected x-should-retry: false on a deterministic 409 ({context}), got {err.response.headers.get('x-should-retry')!r}"
+    )
+    return body
+
+
+def raw_body(raw: Any, what: str) -> Any:
+    """JSON body of a `.with_raw_response` result, checking it is served as JSON."""
+    ctype = raw.headers.get("content-type", "")
+    assert "json" in ctype, f"expected a JSON content-type for {what}, got {ctype!r}"
+    return raw.http_response.json()
+
+
+def dump_without(model: Any, *fields: str) -> dict:
+    d = model.model_dump()
+    for f in fields:
+        d.pop(f, None)
+    return d
+

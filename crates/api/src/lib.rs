@@ -11,6 +11,7 @@ pub mod auth;
 pub mod context;
 pub mod credentials;
 pub mod error;
+pub mod identity;
 pub mod json;
 pub mod metrics;
 pub mod openapi;
@@ -28,7 +29,7 @@ use axum::http::header;
 use axum::routing::get;
 use axum::Router;
 use keyzone_core::store::HealthCheck;
-use keyzone_core::{ApiKeys, Directory, Secrets, SigningKeys, Zones};
+use keyzone_core::{ApiKeys, Directory, Identity, Secrets, SigningKeys, Zones};
 use keyzone_domain::urls::IssuerLayout;
 use std::sync::Arc;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -41,6 +42,7 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub struct AppState {
     pub zones: Zones,
     pub directory: Directory,
+    pub identity: Identity,
     pub secrets: Secrets,
     pub signing: Arc<SigningKeys>,
     pub api_keys: ApiKeys,
@@ -125,6 +127,33 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(credentials::retrieve)
                 .patch(credentials::update)
                 .delete(credentials::delete),
+        )
+        .route("/zones/{zone_id}/users", get(identity::list_users))
+        .route("/zones/{zone_id}/users/{id}", get(identity::get_user))
+        .route(
+            "/zones/{zone_id}/user-agents",
+            get(identity::list_user_agents),
+        )
+        .route(
+            "/zones/{zone_id}/user-agents/{id}",
+            get(identity::get_user_agent),
+        )
+        .route("/zones/{zone_id}/sessions", get(identity::list_sessions))
+        .route(
+            "/zones/{zone_id}/sessions/{id}",
+            get(identity::get_session)
+                .patch(identity::update_session)
+                .delete(identity::delete_session),
+        )
+        .route(
+            "/zones/{zone_id}/delegated-grants",
+            get(identity::list_grants),
+        )
+        .route(
+            "/zones/{zone_id}/delegated-grants/{id}",
+            get(identity::get_grant)
+                .patch(identity::update_grant)
+                .delete(identity::delete_grant),
         )
         // The zones' own endpoints, path-based; host-based requests are
         // rewritten onto these by `zone_host_rewrite`.

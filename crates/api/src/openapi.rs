@@ -1,7 +1,9 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations. A
 //! committed copy lives at `docs/openapi.json`; a test fails when it drifts.
 
-use crate::{applications, credentials, error, page, providers, resources, secrets, zones};
+use crate::{
+    applications, credentials, error, identity, page, providers, resources, secrets, zones,
+};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -25,6 +27,10 @@ use utoipa::{Modify, OpenApi};
         providers::delete,
         resources::list, resources::create, resources::retrieve, resources::update,
         resources::delete,
+        identity::list_users, identity::get_user, identity::list_user_agents,
+        identity::get_user_agent, identity::list_sessions, identity::get_session,
+        identity::update_session, identity::delete_session, identity::list_grants,
+        identity::get_grant, identity::update_grant, identity::delete_grant,
     ),
     components(schemas(
         error::ErrorBody,
@@ -41,6 +47,10 @@ use utoipa::{Modify, OpenApi};
         (name = "Application credentials", description = "How applications authenticate"),
         (name = "Providers", description = "Upstream identity and credential providers"),
         (name = "Resources", description = "APIs and MCP servers a zone protects"),
+        (name = "Users", description = "People who signed in to a zone"),
+        (name = "User agents", description = "Dynamically registered clients"),
+        (name = "Sessions", description = "User and application sessions"),
+        (name = "Delegated grants", description = "Users' authorizations for resources"),
     )
 )]
 pub struct ApiDoc;

@@ -158,12 +158,14 @@ pub async fn list(
     filter
         .identifiers
         .extend(params.all(&["identifier"]).map(str::to_owned));
-    filter.provider_type = match params.one(&["filter[type]", "type"]) {
-        None => None,
-        Some(t) => Some(ProviderType::parse(t).ok_or_else(|| {
-            ApiError::invalid("type", "must be external, keycard-vault or keycard-sts")
-        })?),
-    };
+    filter.provider_types = params
+        .all(&["filter[type]", "type"])
+        .map(|t| {
+            ProviderType::parse(t).ok_or_else(|| {
+                ApiError::invalid("type", "must be external, keycard-vault or keycard-sts")
+            })
+        })
+        .collect::<Result<_, _>>()?;
     let mut page = params.sorted_page_request(SORT_FIELDS)?;
     if let Some(l) = default_limit {
         page.limit = l;

@@ -9,7 +9,7 @@ use http_body_util::BodyExt;
 use keyzone_api::{metrics::Metrics, router, with_middleware, AppState};
 use keyzone_core::auth::PlaintextKey;
 use keyzone_core::store::{ApiKeyRecord, ApiKeyStore, OrganizationStore};
-use keyzone_core::{ApiKeys, Directory, Secrets, SigningKeys, Vault, Zones};
+use keyzone_core::{ApiKeys, Directory, Identity, Secrets, SigningKeys, Vault, Zones};
 use keyzone_domain::organization::Organization;
 use keyzone_domain::urls::IssuerLayout;
 use keyzone_domain::{ApiKeyId, OrganizationId, Timestamp};
@@ -47,6 +47,7 @@ async fn app_with(zone_domain: Option<&str>) -> App {
         zones: Zones::new(store.clone(), store.clone(), vault.clone(), signing.clone()),
         secrets: Secrets::new(store.clone(), vault.clone()),
         directory: Directory::new(store.clone(), vault.clone()),
+        identity: Identity::new(store.clone()),
         signing,
         api_keys,
         health: store.clone(),

@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod directory;
 pub mod error;
+pub mod identity;
 pub mod permissions;
 pub mod secrets;
 pub mod signing;
@@ -15,6 +16,7 @@ pub mod zones;
 pub use auth::{ApiKeys, Principal};
 pub use directory::Directory;
 pub use error::CoreError;
+pub use identity::Identity;
 pub use secrets::Secrets;
 pub use signing::SigningKeys;
 pub use store::{Constraint, StoreError};

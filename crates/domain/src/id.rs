@@ -118,6 +118,22 @@ id_type!(
     /// An application credential.
     CredentialId
 );
+id_type!(
+    /// A user of a zone.
+    UserId
+);
+id_type!(
+    /// A dynamically registered client (user agent).
+    UserAgentId
+);
+id_type!(
+    /// A user or application session.
+    SessionId
+);
+id_type!(
+    /// A delegated grant.
+    GrantId
+);
 
 #[cfg(test)]
 mod tests {

@@ -11,7 +11,7 @@ use keyzone_api::AppState;
 use keyzone_core::auth::{Bootstrap, PlaintextKey};
 use keyzone_core::signing::RotateOutcome as KeyRotation;
 use keyzone_core::vault::{MasterKeyMismatch, RotateOutcome as MasterRotation};
-use keyzone_core::{ApiKeys, Directory, Secrets, SigningKeys, Vault, Zones};
+use keyzone_core::{ApiKeys, Directory, Identity, Secrets, SigningKeys, Vault, Zones};
 use keyzone_crypto::MasterKey;
 use keyzone_domain::urls::IssuerLayout;
 use keyzone_store::{ConnectOptions, Store};
@@ -360,6 +360,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         zones: Zones::new(store.clone(), store.clone(), vault.clone(), signing.clone()),
         secrets: Secrets::new(store.clone(), vault.clone()),
         directory: Directory::new(store.clone(), vault.clone()),
+        identity: Identity::new(store.clone()),
         signing: signing.clone(),
         api_keys,
         health: store.clone(),

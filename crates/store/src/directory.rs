@@ -420,9 +420,12 @@ impl DirectoryStore for Store {
         page: &PageRequest,
     ) -> Result<Page<Provider>, StoreError> {
         let mut f = scoped(zone, filter, true);
-        if let Some(t) = filter.provider_type {
-            f.push(" AND type = ").arg(Arg::Text(t.as_str().into()));
-        }
+        let types: Vec<String> = filter
+            .provider_types
+            .iter()
+            .map(|t| t.as_str().to_owned())
+            .collect();
+        push_in(&mut f, "type", &types);
         let rows: Page<ProviderRow> = self
             .page(
                 Listing {
@@ -816,6 +819,17 @@ impl DirectoryStore for Store {
     async fn delete_resource(&self, zone: &ZoneId, id: &ResourceId) -> Result<bool, StoreError> {
         let n = on_pool!(self, |p| async {
             let mut tx = p.begin().await?;
+            // Grants for the resource are revoked, not deleted: users and
+            // auditors still see them.
+            sqlx::query(
+                "UPDATE delegated_grants SET status = 'revoked', updated_at = $3 \
+                 WHERE zone_id = $1 AND resource_id = $2 AND status <> 'revoked'",
+            )
+            .bind(zone.as_str())
+            .bind(id.as_str())
+            .bind(Timestamp::now().as_micros())
+            .execute(&mut *tx)
+            .await?;
             sqlx::query("UPDATE zones SET default_resource_id = NULL WHERE id = $1 AND default_resource_id = $2")
                 .bind(zone.as_str())
                 .bind(id.as_str())

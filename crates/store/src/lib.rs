@@ -10,6 +10,7 @@
 
 mod directory;
 mod errors;
+mod identity;
 mod organizations;
 mod secrets;
 mod sql;

@@ -1,0 +1,641 @@
+//! Users, user agents, sessions and delegated grants.
+
+use crate::sql::{Arg, Listing, Sql};
+use crate::{errors::map_sqlx_error, on_pool, Store};
+use async_trait::async_trait;
+use keyzone_core::store::{
+    GrantFilter, IdentityStore, SessionFilter, StoreError, UserFilter, UserRecord,
+};
+use keyzone_domain::identity::{
+    Grant, RecordStatus, Session, SessionKind, User, UserAgent, UserStatus,
+};
+use keyzone_domain::{
+    ApplicationId, GrantId, Page, PageRequest, ProviderId, ResourceId, SessionId, Timestamp,
+    UserAgentId, UserId, ZoneId,
+};
+
+fn corrupt(what: &str, id: &str) -> StoreError {
+    StoreError::Corrupt(format!("{what} of {id}"))
+}
+
+fn in_list(q: &mut Sql, col: &str, values: &[String]) {
+    if values.is_empty() {
+        return;
+    }
+    q.push(" AND ").push(col).push(" IN (");
+    for (i, v) in values.iter().enumerate() {
+        if i > 0 {
+            q.push(", ");
+        }
+        q.arg(Arg::Text(v.clone()));
+    }
+    q.push(")");
+}
+
+fn like_any(q: &mut Sql, cols: &[&str], values: &[String]) {
+    if values.is_empty() {
+        return;
+    }
+    q.push(" AND (");
+    let mut first = true;
+    for v in values {
+        for c in cols {
+            if !first {
+                q.push(" OR ");
+            }
+            first = false;
+            let mut pat = String::from("%");
+            for ch in v.to_lowercase().chars() {
+                if matches!(ch, '%' | '_' | '\\') {
+                    pat.push('\\');
+                }
+                pat.push(ch);
+            }
+            pat.push('%');
+            q.push("LOWER(COALESCE(").push(c).push(", '')) LIKE ");
+            q.arg(Arg::Text(pat));
+            q.push(" ESCAPE '\\'");
+        }
+    }
+    q.push(")");
+}
+
+/// `status` over (stored revocation, expiry at `now`).
+fn status_filter(q: &mut Sql, status: Option<RecordStatus>) {
+    let now = Timestamp::now().as_micros();
+    match status {
+        None => {}
+        Some(RecordStatus::Revoked) => {
+            q.push(" AND status = 'revoked'");
+        }
+        Some(RecordStatus::Active) => {
+            q.push(" AND status = 'active' AND expires_at > ")
+                .arg(Arg::Int(now));
+        }
+        Some(RecordStatus::Expired) => {
+            q.push(" AND status = 'active' AND expires_at <= ")
+                .arg(Arg::Int(now));
+        }
+    }
+}
+
+// ----- users -----
+
+const USER_COLUMNS: &str = "id, zone_id, identifier, email, email_verified, external, status, \
+    issuer, subject, provider_id, authenticated_at, created_at, updated_at, \
+    (SELECT COUNT(*) FROM delegated_grants g WHERE g.user_id = users.id) AS grant_count, \
+    (SELECT COUNT(*) FROM sessions s WHERE s.user_id = users.id) AS session_count";
+
+#[derive(sqlx::FromRow)]
+struct UserRow {
+    id: String,
+    zone_id: String,
+    identifier: String,
+    email: String,
+    email_verified: bool,
+    external: bool,
+    status: String,
+    issuer: Option<String>,
+    subject: Option<String>,
+    provider_id: Option<String>,
+    authenticated_at: i64,
+    created_at: i64,
+    updated_at: i64,
+    grant_count: i64,
+    session_count: i64,
+}
+
+impl TryFrom<UserRow> for UserRecord {
+    type Error = StoreError;
+    fn try_from(r: UserRow) -> Result<Self, StoreError> {
+        let id = r.id.clone();
+        Ok(UserRecord {
+            user: User {
+                id: UserId::parse(&r.id).map_err(|_| corrupt("id", &id))?,
+                zone_id: ZoneId::parse(&r.zone_id).map_err(|_| corrupt("zone", &id))?,
+                status: UserStatus::parse(&r.status).ok_or_else(|| corrupt("status", &id))?,
+                provider_id: r
+                    .provider_id
+                    .map(|p| ProviderId::parse(&p).map_err(|_| corrupt("provider", &id)))
+                    .transpose()?,
+                identifier: r.identifier,
+                email: r.email,
+                email_verified: r.email_verified,
+                external: r.external,
+                issuer: r.issuer,
+                subject: r.subject,
+                authenticated_at: (r.authenticated_at > 0)
+                    .then(|| Timestamp::from_micros(r.authenticated_at)),
+                created_at: Timestamp::from_micros(r.created_at),
+                updated_at: Timestamp::from_micros(r.updated_at),
+            },
+            grant_count: r.grant_count.max(0) as u64,
+            session_count: r.session_count.max(0) as u64,
+        })
+    }
+}
+
+// ----- user agents -----
+
+const USER_AGENT_COLUMNS: &str =
+    "id, zone_id, identifier, name, slug, metadata, created_at, updated_at";
+
+#[derive(sqlx::FromRow)]
+struct UserAgentRow {
+    id: String,
+    zone_id: String,
+    identifier: String,
+    name: String,
+    slug: String,
+    metadata: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<UserAgentRow> for UserAgent {
+    type Error = StoreError;
+    fn try_from(r: UserAgentRow) -> Result<Self, StoreError> {
+        let id = r.id.clone();
+        Ok(UserAgent {
+            id: UserAgentId::parse(&r.id).map_err(|_| corrupt("id", &id))?,
+            zone_id: ZoneId::parse(&r.zone_id).map_err(|_| corrupt("zone", &id))?,
+            metadata: r
+                .metadata
+                .map(|m| serde_json::from_str(&m).map_err(|_| corrupt("metadata", &id)))
+                .transpose()?,
+            identifier: r.identifier,
+            name: r.name,
+            slug: r.slug,
+            created_at: Timestamp::from_micros(r.created_at),
+            updated_at: Timestamp::from_micros(r.updated_at),
+        })
+    }
+}
+
+// ----- sessions -----
+
+const SESSION_COLUMNS: &str = "id, zone_id, session_type, parent_id, user_id, application_id, \
+    user_agent_id, provider_id, issuer, subject, status, name, session_data, authenticated_at, \
+    expires_at, created_at, updated_at";
+
+#[derive(sqlx::FromRow)]
+struct SessionRow {
+    id: String,
+    zone_id: String,
+    session_type: String,
+    parent_id: Option<String>,
+    user_id: Option<String>,
+    application_id: Option<String>,
+    user_agent_id: Option<String>,
+    provider_id: Option<String>,
+    issuer: Option<String>,
+    subject: Option<String>,
+    status: String,
+    name: Option<String>,
+    session_data: Option<String>,
+    authenticated_at: Option<i64>,
+    expires_at: i64,
+    created_at: i64,
+    updated_at: i64,
+}
+
+fn opt_id<T>(
+    v: Option<String>,
+    f: fn(&str) -> Result<T, keyzone_domain::IdError>,
+    what: &str,
+    id: &str,
+) -> Result<Option<T>, StoreError> {
+    v.map(|s| f(&s).map_err(|_| corrupt(what, id))).transpose()
+}
+
+impl TryFrom<SessionRow> for Session {
+    type Error = StoreError;
+    fn try_from(r: SessionRow) -> Result<Self, StoreError> {
+        let id = r.id.clone();
+        let application_id = opt_id(r.application_id, ApplicationId::parse, "application", &id)?;
+        let provider_id = opt_id(r.provider_id, ProviderId::parse, "provider", &id)?;
+        let kind = match r.session_type.as_str() {
+            "user" => SessionKind::User {
+                user_id: opt_id(r.user_id, UserId::parse, "user", &id)?
+                    .ok_or_else(|| corrupt("user", &id))?,
+                user_agent_id: opt_id(r.user_agent_id, UserAgentId::parse, "user agent", &id)?,
+                application_id,
+                provider_id,
+                issuer: r.issuer,
+                subject: r.subject,
+            },
+            "application" => SessionKind::Application {
+                application_id: application_id.ok_or_else(|| corrupt("application", &id))?,
+                provider_id: provider_id.ok_or_else(|| corrupt("provider", &id))?,
+                issuer: r.issuer.ok_or_else(|| corrupt("issuer", &id))?,
+                subject: r.subject.ok_or_else(|| corrupt("subject", &id))?,
+            },
+            _ => return Err(corrupt("session_type", &id)),
+        };
+        Ok(Session {
+            id: SessionId::parse(&r.id).map_err(|_| corrupt("id", &id))?,
+            zone_id: ZoneId::parse(&r.zone_id).map_err(|_| corrupt("zone", &id))?,
+            parent_id: opt_id(r.parent_id, SessionId::parse, "parent", &id)?,
+            kind,
+            revoked: r.status == "revoked",
+            name: r.name,
+            session_data: r
+                .session_data
+                .map(|d| serde_json::from_str(&d).map_err(|_| corrupt("session_data", &id)))
+                .transpose()?,
+            authenticated_at: r.authenticated_at.map(Timestamp::from_micros),
+            expires_at: Timestamp::from_micros(r.expires_at),
+            created_at: Timestamp::from_micros(r.created_at),
+            updated_at: Timestamp::from_micros(r.updated_at),
+        })
+    }
+}
+
+// ----- grants -----
+
+const GRANT_COLUMNS: &str = "id, zone_id, user_id, resource_id, provider_id, scopes, status, \
+    refresh_token_set, expires_at, refreshed_at, created_at, updated_at";
+
+#[derive(sqlx::FromRow)]
+struct GrantRow {
+    id: String,
+    zone_id: String,
+    user_id: String,
+    resource_id: String,
+    provider_id: String,
+    scopes: String,
+    status: String,
+    refresh_token_set: bool,
+    expires_at: i64,
+    refreshed_at: Option<i64>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<GrantRow> for Grant {
+    type Error = StoreError;
+    fn try_from(r: GrantRow) -> Result<Self, StoreError> {
+        let id = r.id.clone();
+        Ok(Grant {
+            id: GrantId::parse(&r.id).map_err(|_| corrupt("id", &id))?,
+            zone_id: ZoneId::parse(&r.zone_id).map_err(|_| corrupt("zone", &id))?,
+            user_id: UserId::parse(&r.user_id).map_err(|_| corrupt("user", &id))?,
+            resource_id: ResourceId::parse(&r.resource_id).map_err(|_| corrupt("resource", &id))?,
+            provider_id: ProviderId::parse(&r.provider_id).map_err(|_| corrupt("provider", &id))?,
+            scopes: serde_json::from_str(&r.scopes).map_err(|_| corrupt("scopes", &id))?,
+            revoked: r.status == "revoked",
+            refresh_token_set: r.refresh_token_set,
+            expires_at: Timestamp::from_micros(r.expires_at),
+            refreshed_at: r.refreshed_at.map(Timestamp::from_micros),
+            created_at: Timestamp::from_micros(r.created_at),
+            updated_at: Timestamp::from_micros(r.updated_at),
+        })
+    }
+}
+
+macro_rules! get_one {
+    ($self:expr, $row:ty, $sql:expr, $zone:expr, $id:expr) => {{
+        let row: Option<$row> = on_pool!($self, |p| {
+            sqlx::query_as($sql)
+                .bind($zone.as_str())
+                .bind($id.as_str())
+                .fetch_optional(p)
+                .await
+        })
+        .map_err(map_sqlx_error)?;
+        row.map(TryInto::try_into).transpose()
+    }};
+}
+
+macro_rules! exec {
+    ($self:expr, $sql:expr, $($arg:expr),*) => {{
+        on_pool!($self, |p| {
+            sqlx::query($sql)
+                $(.bind($arg))*
+                .execute(p)
+                .await
+                .map(|r| r.rows_affected())
+        })
+        .map_err(map_sqlx_error)
+    }};
+}
+
+#[async_trait]
+impl IdentityStore for Store {
+    async fn insert_user(&self, u: &User) -> Result<(), StoreError> {
+        exec!(
+            self,
+            "INSERT INTO users (id, zone_id, identifier, email, email_verified, external, status, \
+             issuer, subject, provider_id, authenticated_at, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            u.id.as_str(),
+            u.zone_id.as_str(),
+            &u.identifier,
+            &u.email,
+            u.email_verified,
+            u.external,
+            u.status.as_str(),
+            u.issuer.as_deref(),
+            u.subject.as_deref(),
+            u.provider_id.as_ref().map(|p| p.as_str()),
+            u.authenticated_at.map_or(0, Timestamp::as_micros),
+            u.created_at.as_micros(),
+            u.updated_at.as_micros()
+        )
+        .map(|_| ())
+    }
+
+    async fn get_user(&self, zone: &ZoneId, id: &UserId) -> Result<Option<UserRecord>, StoreError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE zone_id = $1 AND id = $2");
+        get_one!(self, UserRow, &sql, zone, id)
+    }
+
+    async fn list_users(
+        &self,
+        zone: &ZoneId,
+        f: &UserFilter,
+        page: &PageRequest,
+    ) -> Result<Page<UserRecord>, StoreError> {
+        let mut q = Sql::new("zone_id = ");
+        q.arg(Arg::Text(zone.as_str().into()));
+        in_list(&mut q, "id", &f.ids);
+        in_list(&mut q, "email", &f.emails);
+        in_list(&mut q, "identifier", &f.identifiers);
+        in_list(&mut q, "issuer", &f.issuers);
+        in_list(&mut q, "subject", &f.subjects);
+        if let Some(e) = f.external {
+            q.push(if e {
+                " AND external = TRUE"
+            } else {
+                " AND external = FALSE"
+            });
+        }
+        like_any(&mut q, &["email", "subject"], &f.query_any);
+        like_any(&mut q, &["email"], &f.query_email);
+        like_any(&mut q, &["subject"], &f.query_subject);
+        let rows: Page<UserRow> = self
+            .page(
+                Listing {
+                    select: USER_COLUMNS,
+                    from: "users",
+                    filter: q,
+                },
+                page,
+            )
+            .await?;
+        rows.try_map(UserRecord::try_from)
+    }
+
+    async fn insert_user_agent(&self, ua: &UserAgent) -> Result<(), StoreError> {
+        let metadata = ua.metadata.as_ref().map(|m| m.to_string());
+        exec!(
+            self,
+            "INSERT INTO user_agents (id, zone_id, identifier, name, slug, metadata, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            ua.id.as_str(),
+            ua.zone_id.as_str(),
+            &ua.identifier,
+            &ua.name,
+            &ua.slug,
+            metadata.as_deref(),
+            ua.created_at.as_micros(),
+            ua.updated_at.as_micros()
+        )
+        .map(|_| ())
+    }
+
+    async fn get_user_agent(
+        &self,
+        zone: &ZoneId,
+        id: &UserAgentId,
+    ) -> Result<Option<UserAgent>, StoreError> {
+        let sql =
+            format!("SELECT {USER_AGENT_COLUMNS} FROM user_agents WHERE zone_id = $1 AND id = $2");
+        get_one!(self, UserAgentRow, &sql, zone, id)
+    }
+
+    async fn list_user_agents(
+        &self,
+        zone: &ZoneId,
+        page: &PageRequest,
+    ) -> Result<Page<UserAgent>, StoreError> {
+        let mut q = Sql::new("zone_id = ");
+        q.arg(Arg::Text(zone.as_str().into()));
+        let rows: Page<UserAgentRow> = self
+            .page(
+                Listing {
+                    select: USER_AGENT_COLUMNS,
+                    from: "user_agents",
+                    filter: q,
+                },
+                page,
+            )
+            .await?;
+        rows.try_map(UserAgent::try_from)
+    }
+
+    async fn insert_session(&self, s: &Session) -> Result<(), StoreError> {
+        let (kind, user, app, ua, provider, issuer, subject) = match &s.kind {
+            SessionKind::User {
+                user_id,
+                user_agent_id,
+                application_id,
+                provider_id,
+                issuer,
+                subject,
+            } => (
+                "user",
+                Some(user_id.as_str()),
+                application_id.as_ref().map(|a| a.as_str()),
+                user_agent_id.as_ref().map(|a| a.as_str()),
+                provider_id.as_ref().map(|a| a.as_str()),
+                issuer.as_deref(),
+                subject.as_deref(),
+            ),
+            SessionKind::Application {
+                application_id,
+                provider_id,
+                issuer,
+                subject,
+            } => (
+                "application",
+                None,
+                Some(application_id.as_str()),
+                None,
+                Some(provider_id.as_str()),
+                Some(issuer.as_str()),
+                Some(subject.as_str()),
+            ),
+        };
+        let data = s.session_data.as_ref().map(|d| d.to_string());
+        exec!(
+            self,
+            "INSERT INTO sessions (id, zone_id, session_type, parent_id, user_id, application_id, \
+             user_agent_id, provider_id, issuer, subject, status, name, session_data, \
+             authenticated_at, expires_at, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+            s.id.as_str(),
+            s.zone_id.as_str(),
+            kind,
+            s.parent_id.as_ref().map(|p| p.as_str()),
+            user,
+            app,
+            ua,
+            provider,
+            issuer,
+            subject,
+            if s.revoked { "revoked" } else { "active" },
+            s.name.as_deref(),
+            data.as_deref(),
+            s.authenticated_at.map(Timestamp::as_micros),
+            s.expires_at.as_micros(),
+            s.created_at.as_micros(),
+            s.updated_at.as_micros()
+        )
+        .map(|_| ())
+    }
+
+    async fn get_session(
+        &self,
+        zone: &ZoneId,
+        id: &SessionId,
+    ) -> Result<Option<Session>, StoreError> {
+        let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE zone_id = $1 AND id = $2");
+        get_one!(self, SessionRow, &sql, zone, id)
+    }
+
+    async fn list_sessions(
+        &self,
+        zone: &ZoneId,
+        f: &SessionFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Session>, StoreError> {
+        let mut q = Sql::new("zone_id = ");
+        q.arg(Arg::Text(zone.as_str().into()));
+        status_filter(&mut q, f.status);
+        if let Some(t) = &f.session_type {
+            q.push(" AND session_type = ").arg(Arg::Text(t.clone()));
+        }
+        if let Some(u) = &f.user_id {
+            q.push(" AND user_id = ").arg(Arg::Text(u.clone()));
+        }
+        if !f.include_nested {
+            q.push(" AND parent_id IS NULL");
+        }
+        let rows: Page<SessionRow> = self
+            .page(
+                Listing {
+                    select: SESSION_COLUMNS,
+                    from: "sessions",
+                    filter: q,
+                },
+                page,
+            )
+            .await?;
+        rows.try_map(Session::try_from)
+    }
+
+    async fn revoke_session(&self, zone: &ZoneId, id: &SessionId) -> Result<bool, StoreError> {
+        let now = Timestamp::now().as_micros();
+        exec!(
+            self,
+            "WITH RECURSIVE tree (id) AS ( \
+               SELECT id FROM sessions WHERE zone_id = $1 AND id = $2 \
+               UNION SELECT s.id FROM sessions s JOIN tree t ON s.parent_id = t.id ) \
+             UPDATE sessions SET status = 'revoked', updated_at = $3 \
+             WHERE zone_id = $1 AND id IN (SELECT id FROM tree)",
+            zone.as_str(),
+            id.as_str(),
+            now
+        )
+        .map(|n| n > 0)
+    }
+
+    async fn delete_session(&self, zone: &ZoneId, id: &SessionId) -> Result<bool, StoreError> {
+        exec!(
+            self,
+            "DELETE FROM sessions WHERE zone_id = $1 AND id = $2",
+            zone.as_str(),
+            id.as_str()
+        )
+        .map(|n| n > 0)
+    }
+
+    async fn insert_grant(&self, g: &Grant) -> Result<(), StoreError> {
+        let scopes = serde_json::to_string(&g.scopes).expect("serializes");
+        exec!(
+            self,
+            "INSERT INTO delegated_grants (id, zone_id, user_id, resource_id, provider_id, scopes, \
+             status, refresh_token_set, expires_at, refreshed_at, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            g.id.as_str(),
+            g.zone_id.as_str(),
+            g.user_id.as_str(),
+            g.resource_id.as_str(),
+            g.provider_id.as_str(),
+            &scopes,
+            if g.revoked { "revoked" } else { "active" },
+            g.refresh_token_set,
+            g.expires_at.as_micros(),
+            g.refreshed_at.map(Timestamp::as_micros),
+            g.created_at.as_micros(),
+            g.updated_at.as_micros()
+        )
+        .map(|_| ())
+    }
+
+    async fn get_grant(&self, zone: &ZoneId, id: &GrantId) -> Result<Option<Grant>, StoreError> {
+        let sql =
+            format!("SELECT {GRANT_COLUMNS} FROM delegated_grants WHERE zone_id = $1 AND id = $2");
+        get_one!(self, GrantRow, &sql, zone, id)
+    }
+
+    async fn list_grants(
+        &self,
+        zone: &ZoneId,
+        f: &GrantFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Grant>, StoreError> {
+        let mut q = Sql::new("zone_id = ");
+        q.arg(Arg::Text(zone.as_str().into()));
+        status_filter(&mut q, f.status);
+        if let Some(r) = &f.resource_id {
+            q.push(" AND resource_id = ").arg(Arg::Text(r.clone()));
+        }
+        if let Some(u) = &f.user_id {
+            q.push(" AND user_id = ").arg(Arg::Text(u.clone()));
+        }
+        let rows: Page<GrantRow> = self
+            .page(
+                Listing {
+                    select: GRANT_COLUMNS,
+                    from: "delegated_grants",
+                    filter: q,
+                },
+                page,
+            )
+            .await?;
+        rows.try_map(Grant::try_from)
+    }
+
+    async fn revoke_grant(&self, zone: &ZoneId, id: &GrantId) -> Result<bool, StoreError> {
+        exec!(
+            self,
+            "UPDATE delegated_grants SET status = 'revoked', updated_at = $3 WHERE zone_id = $1 AND id = $2",
+            zone.as_str(),
+            id.as_str(),
+            Timestamp::now().as_micros()
+        )
+        .map(|n| n > 0)
+    }
+
+    async fn delete_grant(&self, zone: &ZoneId, id: &GrantId) -> Result<bool, StoreError> {
+        exec!(
+            self,
+            "DELETE FROM delegated_grants WHERE zone_id = $1 AND id = $2",
+            zone.as_str(),
+            id.as_str()
+        )
+        .map(|n| n > 0)
+    }
+}
