@@ -215,8 +215,8 @@ pub struct ZoneCreate {
     pub slug: Option<String>,
     /// At most 2048 characters.
     pub description: Option<String>,
-    /// Create a default MCP gateway application. Accepted; applications
-    /// arrive with the zone directory, until then this is refused when true.
+    /// Create a platform-owned MCP gateway application (trait `gateway`) and
+    /// make it the zone's `default_mcp_gateway_application_id`.
     pub default_mcp_gateway_application: Option<bool>,
     pub encryption_key: Option<EncryptionKeyAwsKmsConfig>,
     /// Must be the caller's organization when given.
@@ -366,12 +366,6 @@ pub async fn create(
     params: Params,
     JsonBody(body): JsonBody<ZoneCreate>,
 ) -> Result<impl IntoResponse, ApiError> {
-    if body.default_mcp_gateway_application == Some(true) {
-        return Err(ApiError::invalid(
-            "default_mcp_gateway_application",
-            "gateway applications are not available in this version of Keyzone",
-        ));
-    }
     let oauth2 = body.protocols.and_then(|p| p.oauth2);
     let (cimd, dcr, pkce) = match oauth2 {
         Some(o) => (o.cimd, o.dcr_enabled, o.pkce_required),
@@ -389,6 +383,7 @@ pub async fn create(
         encryption_key: body
             .encryption_key
             .map(|k| zone::EncryptionKey { arn: k.arn }),
+        default_mcp_gateway_application: body.default_mcp_gateway_application.unwrap_or(false),
     };
     let z = state
         .zones

@@ -733,3 +733,44 @@ async fn secrets_life_cycle_and_isolation() {
     );
     a.db.cleanup().await;
 }
+
+#[tokio::test]
+async fn zones_can_start_with_a_platform_gateway_application() {
+    let a = app().await;
+    let r = send(
+        &a.router,
+        req(
+            "POST",
+            "/zones",
+            Some(json!({"name": "Gw", "default_mcp_gateway_application": true})),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let zone = r.body["id"].as_str().unwrap().to_owned();
+    let gw = r.body["default_mcp_gateway_application_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = send(
+        &a.router,
+        req("GET", &format!("/zones/{zone}/applications/{gw}"), None),
+    )
+    .await;
+    assert_eq!(r.body["owner_type"], "platform");
+    assert_eq!(r.body["traits"], json!(["gateway"]));
+    let r = send(
+        &a.router,
+        req("DELETE", &format!("/zones/{zone}/applications/{gw}"), None),
+    )
+    .await;
+    assert_error_shape(&r, 403, "forbidden");
+    // Without the flag there is none.
+    let r = send(
+        &a.router,
+        req("POST", "/zones", Some(json!({"name": "Plain"}))),
+    )
+    .await;
+    assert_eq!(r.body["default_mcp_gateway_application_id"], Value::Null);
+    a.db.cleanup().await;
+}

@@ -107,6 +107,28 @@ pub fn platform_providers(zone: &ZoneId) -> Vec<Provider> {
     .collect()
 }
 
+/// The platform-owned MCP gateway application a zone may be created with.
+pub fn gateway_application(zone: &ZoneId) -> Application {
+    let now = Timestamp::now();
+    Application {
+        id: ApplicationId::generate(),
+        zone_id: zone.clone(),
+        identifier: "mcp-gateway".into(),
+        name: "MCP Gateway".into(),
+        slug: "mcp-gateway".into(),
+        description: Some("The zone's default MCP gateway".into()),
+        consent: Consent::Implicit,
+        owner_type: OwnerType::Platform,
+        traits: vec!["gateway".into()],
+        metadata: None,
+        redirect_uris: None,
+        post_logout_redirect_uris: None,
+        dependencies_count: 0,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
 /// A new client secret: 256 random bits, base64url.
 fn new_client_secret() -> String {
     let mut b = [0u8; 32];

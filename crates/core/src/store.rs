@@ -173,6 +173,7 @@ pub struct NewZoneKeys {
     pub data_key: WrappedDataKey,
     pub signing_keys: Vec<StoredSigningKey>,
     pub platform_providers: Vec<Provider>,
+    pub platform_applications: Vec<Application>,
 }
 
 #[async_trait]

@@ -60,7 +60,15 @@ impl Zones {
         let base = explicit_slug
             .clone()
             .unwrap_or_else(|| slugify(&draft.name));
+        let with_gateway = draft.default_mcp_gateway_application;
         let mut zone = draft.into_zone(ZoneId::generate(), org, base.clone());
+        let platform_applications = if with_gateway {
+            let app = crate::directory::gateway_application(&zone.id);
+            zone.default_mcp_gateway_application_id = Some(app.id.to_string());
+            vec![app]
+        } else {
+            vec![]
+        };
         // Key material first: a zone whose KMS key cannot be used is not created.
         let (dek, data_key) = self
             .vault
@@ -70,6 +78,7 @@ impl Zones {
             data_key,
             signing_keys: signing::initial_keys(&zone.id, &dek, Default::default())?,
             platform_providers: crate::directory::platform_providers(&zone.id),
+            platform_applications,
         };
         // A derived slug that is taken gets a short random suffix; a slug the
         // caller chose is theirs to fix (409).

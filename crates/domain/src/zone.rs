@@ -109,6 +109,8 @@ pub struct ZoneDraft {
     pub pkce_required: Option<bool>,
     pub cimd: Option<Cimd>,
     pub encryption_key: Option<EncryptionKey>,
+    /// Create a platform-owned MCP gateway application with the zone.
+    pub default_mcp_gateway_application: bool,
 }
 
 impl ZoneDraft {

@@ -20,7 +20,7 @@ fn corrupt(what: &str, id: &str) -> StoreError {
     StoreError::Corrupt(format!("{what} of {id}"))
 }
 
-fn json<T: serde::Serialize>(v: &Option<T>) -> Option<String> {
+pub(crate) fn json<T: serde::Serialize>(v: &Option<T>) -> Option<String> {
     v.as_ref()
         .map(|v| serde_json::to_string(v).expect("serializes"))
 }
@@ -177,6 +177,39 @@ macro_rules! insert_provider {
     }};
 }
 pub(crate) use insert_provider;
+
+/// Inserts an application within a transaction of either driver.
+macro_rules! insert_application {
+    ($conn:expr, $a:expr) => {{
+        let a: &keyzone_domain::directory::Application = $a;
+        sqlx::query(
+            "INSERT INTO applications (id, zone_id, identifier, name, slug, description, consent, \
+             owner_type, traits, metadata, redirect_uris, post_logout_redirect_uris, created_at, \
+             updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        )
+        .bind(a.id.as_str())
+        .bind(a.zone_id.as_str())
+        .bind(&a.identifier)
+        .bind(&a.name)
+        .bind(&a.slug)
+        .bind(a.description.as_deref())
+        .bind(a.consent.as_str())
+        .bind(a.owner_type.as_str())
+        .bind($crate::directory::traits_json(a))
+        .bind($crate::directory::json(&a.metadata))
+        .bind($crate::directory::json(&a.redirect_uris))
+        .bind($crate::directory::json(&a.post_logout_redirect_uris))
+        .bind(a.created_at.as_micros())
+        .bind(a.updated_at.as_micros())
+        .execute($conn)
+        .await?;
+    }};
+}
+pub(crate) use insert_application;
+
+pub(crate) fn traits_json(a: &Application) -> String {
+    serde_json::to_string(&a.traits).expect("serializes")
+}
 
 pub(crate) fn protocols_json(p: &Provider) -> Option<String> {
     json(&p.protocols)
@@ -539,31 +572,10 @@ impl DirectoryStore for Store {
         a: &Application,
         dependencies: &[ResourceId],
     ) -> Result<(), StoreError> {
-        let traits = serde_json::to_string(&a.traits).expect("serializes");
         let now = Timestamp::now().as_micros();
         on_pool!(self, |p| async {
             let mut tx = p.begin().await?;
-            sqlx::query(
-                "INSERT INTO applications (id, zone_id, identifier, name, slug, description, consent, \
-                 owner_type, traits, metadata, redirect_uris, post_logout_redirect_uris, created_at, \
-                 updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-            )
-            .bind(a.id.as_str())
-            .bind(a.zone_id.as_str())
-            .bind(&a.identifier)
-            .bind(&a.name)
-            .bind(&a.slug)
-            .bind(a.description.as_deref())
-            .bind(a.consent.as_str())
-            .bind(a.owner_type.as_str())
-            .bind(&traits)
-            .bind(json(&a.metadata))
-            .bind(json(&a.redirect_uris))
-            .bind(json(&a.post_logout_redirect_uris))
-            .bind(a.created_at.as_micros())
-            .bind(a.updated_at.as_micros())
-            .execute(&mut *tx)
-            .await?;
+            insert_application!(&mut *tx, a);
             for r in dependencies {
                 sqlx::query(
                     "INSERT INTO application_dependencies (zone_id, application_id, resource_id, created_at) \

@@ -116,6 +116,9 @@ impl ZoneStore for Store {
             for p in &keys.platform_providers {
                 crate::directory::insert_provider!(&mut *tx, p, None);
             }
+            for a in &keys.platform_applications {
+                crate::directory::insert_application!(&mut *tx, a);
+            }
             tx.commit().await?;
             Ok(true)
         }

@@ -76,6 +76,7 @@ async fn zone(store: &Store) -> ZoneId {
                 },
                 signing_keys: vec![],
                 platform_providers: vec![],
+                platform_applications: vec![],
             },
         )
         .await

@@ -72,6 +72,7 @@ fn keys_for(z: &Zone) -> NewZoneKeys {
             signing_key(z, SigningKeyState::Next),
         ],
         platform_providers: keyzone_core::directory::platform_providers(&z.id),
+        platform_applications: vec![],
     }
 }
 
