@@ -14,6 +14,7 @@ pub mod error;
 pub mod identity;
 pub mod json;
 pub mod metrics;
+pub mod oauth;
 pub mod openapi;
 pub mod ops;
 pub mod page;
@@ -41,9 +42,10 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// Everything a handler may use. Built once at start and shared.
 pub struct AppState {
     pub zones: Zones,
-    pub directory: Directory,
+    pub directory: Arc<Directory>,
     pub identity: Identity,
-    pub secrets: Secrets,
+    pub secrets: Arc<Secrets>,
+    pub tokens: keyzone_core::authorization::TokenService,
     pub signing: Arc<SigningKeys>,
     pub api_keys: ApiKeys,
     pub health: Arc<dyn HealthCheck>,
@@ -161,6 +163,26 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/z/{zone_id}/.well-known/jwks.json",
             get(zone_endpoints::jwks),
         )
+        .route(
+            "/z/{zone_id}/.well-known/oauth-authorization-server",
+            get(oauth::authorization_server_metadata),
+        )
+        .route(
+            "/.well-known/oauth-authorization-server/z/{zone_id}",
+            get(oauth::authorization_server_metadata),
+        )
+        .route(
+            "/z/{zone_id}/.well-known/openid-configuration",
+            get(oauth::openid_configuration),
+        )
+        .route(
+            "/.well-known/openid-configuration/z/{zone_id}",
+            get(oauth::openid_configuration),
+        )
+        .route(
+            "/z/{zone_id}/oauth/token",
+            axum::routing::post(oauth::token),
+        )
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
@@ -174,21 +196,20 @@ pub fn router(state: Arc<AppState>) -> Router {
             }),
         );
     let app = with_middleware(routes, state.clone());
-    if state.layout.zone_domain().is_some() {
-        Router::new()
-            .fallback_service(app)
-            .layer(axum::middleware::map_request_with_state(
-                state,
-                zone_host_rewrite,
-            ))
-    } else {
-        app
-    }
+    // Runs before routing: host-based zones and `//` in paths.
+    Router::new()
+        .fallback_service(app)
+        .layer(axum::middleware::map_request_with_state(
+            state,
+            zone_host_rewrite,
+        ))
 }
 
 /// With `KEYZONE_ZONE_DOMAIN`, a request to `{zone_id}.{zone_domain}` is a
 /// request to that zone's issuer: its path is served as `/z/{zone_id}/…`,
-/// so one set of routes serves both layouts.
+/// so one set of routes serves both layouts. Runs of `/` are folded into
+/// one: the keycardai-mcp client asks for `{issuer}//.well-known/…` when a
+/// protected-resource document lists the issuer with a trailing slash.
 async fn zone_host_rewrite(
     axum::extract::State(state): axum::extract::State<Arc<AppState>>,
     mut req: axum::extract::Request,
@@ -199,9 +220,32 @@ async fn zone_host_rewrite(
         .and_then(|h| h.to_str().ok())
         .map(str::to_owned)
         .or_else(|| req.uri().host().map(str::to_owned));
-    if let Some(zone) = host.as_deref().and_then(|h| state.layout.zone_from_host(h)) {
-        let pq = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
-        if let Ok(uri) = format!("/z/{zone}{pq}").parse() {
+    let path = req.uri().path();
+    let folded = path.contains("//").then(|| {
+        let mut out = String::with_capacity(path.len());
+        for c in path.chars() {
+            if !(c == '/' && out.ends_with('/')) {
+                out.push(c);
+            }
+        }
+        out
+    });
+    let zone = host
+        .as_deref()
+        .and_then(|h| state.layout.zone_from_host(h))
+        .map(str::to_owned);
+    if folded.is_some() || zone.is_some() {
+        let path = folded.unwrap_or_else(|| req.uri().path().to_owned());
+        let query = req
+            .uri()
+            .query()
+            .map(|q| format!("?{q}"))
+            .unwrap_or_default();
+        let new = match zone {
+            Some(z) => format!("/z/{z}{path}{query}"),
+            None => format!("{path}{query}"),
+        };
+        if let Ok(uri) = new.parse() {
             *req.uri_mut() = uri;
         }
     }

@@ -43,15 +43,28 @@ async fn app_with(zone_domain: Option<&str>) -> App {
         .bootstrap(Some(&PlaintextKey::new(KEY)))
         .await
         .unwrap();
+    let layout = IssuerLayout::new(&"http://kz.test".parse().unwrap(), zone_domain);
+    let directory = Arc::new(Directory::new(store.clone(), vault.clone()));
+    let secrets = Arc::new(Secrets::new(store.clone(), vault.clone()));
     let state = Arc::new(AppState {
         zones: Zones::new(store.clone(), store.clone(), vault.clone(), signing.clone()),
-        secrets: Secrets::new(store.clone(), vault.clone()),
-        directory: Directory::new(store.clone(), vault.clone()),
+        secrets: secrets.clone(),
+        directory: directory.clone(),
+        tokens: keyzone_core::authorization::TokenService::new(
+            store.clone(),
+            store.clone(),
+            store.clone(),
+            directory.clone(),
+            secrets.clone(),
+            signing.clone(),
+            vault.clone(),
+            layout.clone(),
+        ),
         identity: Identity::new(store.clone()),
         signing,
         api_keys,
         health: store.clone(),
-        layout: IssuerLayout::new(&"http://kz.test".parse().unwrap(), zone_domain),
+        layout,
         metrics: Metrics::new(),
     });
     App {

@@ -3,6 +3,7 @@
 //! by `keyzone-store`, so this crate never knows which database it runs on.
 
 pub mod auth;
+pub mod authorization;
 pub mod directory;
 pub mod error;
 pub mod identity;

@@ -181,6 +181,8 @@ pub trait ZoneStore: Send + Sync {
     async fn insert_zone(&self, zone: &Zone, keys: &NewZoneKeys) -> Result<(), StoreError>;
     async fn get_zone(&self, org: &OrganizationId, id: &ZoneId)
         -> Result<Option<Zone>, StoreError>;
+    /// A zone by id alone, for its own public endpoints (the id is global).
+    async fn get_zone_by_id(&self, id: &ZoneId) -> Result<Option<Zone>, StoreError>;
     async fn list_zones(
         &self,
         org: &OrganizationId,
@@ -489,6 +491,13 @@ pub trait DirectoryStore: Send + Sync {
         zone: &ZoneId,
         id: &CredentialId,
     ) -> Result<Option<Credential>, StoreError>;
+    /// A client by its OAuth client_id (any type but `token`), with the
+    /// digest of its secret for password credentials. One indexed lookup.
+    async fn credential_by_client_id(
+        &self,
+        zone: &ZoneId,
+        client_id: &str,
+    ) -> Result<Option<(Credential, Option<Vec<u8>>)>, StoreError>;
     async fn list_credentials(
         &self,
         zone: &ZoneId,

@@ -356,15 +356,28 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         }
         Bootstrap::AlreadyDone => {}
     }
+    let layout = IssuerLayout::new(&config.public_url, config.zone_domain.as_deref());
+    let directory = Arc::new(Directory::new(store.clone(), vault.clone()));
+    let secrets = Arc::new(Secrets::new(store.clone(), vault.clone()));
     let state = Arc::new(AppState {
         zones: Zones::new(store.clone(), store.clone(), vault.clone(), signing.clone()),
-        secrets: Secrets::new(store.clone(), vault.clone()),
-        directory: Directory::new(store.clone(), vault.clone()),
+        secrets: secrets.clone(),
+        directory: directory.clone(),
+        tokens: keyzone_core::authorization::TokenService::new(
+            store.clone(),
+            store.clone(),
+            store.clone(),
+            directory.clone(),
+            secrets.clone(),
+            signing.clone(),
+            vault.clone(),
+            layout.clone(),
+        ),
         identity: Identity::new(store.clone()),
         signing: signing.clone(),
         api_keys,
         health: store.clone(),
-        layout: IssuerLayout::new(&config.public_url, config.zone_domain.as_deref()),
+        layout,
         metrics: keyzone_api::metrics::Metrics::new(),
     });
     let app = keyzone_api::router(state);

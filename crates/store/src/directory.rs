@@ -1037,6 +1037,33 @@ impl DirectoryStore for Store {
         row.map(Credential::try_from).transpose()
     }
 
+    async fn credential_by_client_id(
+        &self,
+        zone: &ZoneId,
+        client_id: &str,
+    ) -> Result<Option<(Credential, Option<Vec<u8>>)>, StoreError> {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            #[sqlx(flatten)]
+            c: CredentialRow,
+            secret_digest: Option<Vec<u8>>,
+        }
+        let sql = format!(
+            "SELECT {CREDENTIAL_COLUMNS}, secret_digest FROM application_credentials \
+             WHERE zone_id = $1 AND identifier = $2 AND type <> 'token'"
+        );
+        let row: Option<Row> = on_pool!(self, |p| {
+            sqlx::query_as(&sql)
+                .bind(zone.as_str())
+                .bind(client_id)
+                .fetch_optional(p)
+                .await
+        })
+        .map_err(map_sqlx_error)?;
+        row.map(|r| Ok((Credential::try_from(r.c)?, r.secret_digest)))
+            .transpose()
+    }
+
     async fn list_credentials(
         &self,
         zone: &ZoneId,

@@ -150,6 +150,18 @@ impl ZoneStore for Store {
         row.map(Zone::try_from).transpose()
     }
 
+    async fn get_zone_by_id(&self, id: &ZoneId) -> Result<Option<Zone>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM zones WHERE id = $1");
+        let row: Option<ZoneRow> = on_pool!(self, |p| {
+            sqlx::query_as(&sql)
+                .bind(id.as_str())
+                .fetch_optional(p)
+                .await
+        })
+        .map_err(map_sqlx_error)?;
+        row.map(Zone::try_from).transpose()
+    }
+
     async fn list_zones(
         &self,
         org: &OrganizationId,

@@ -1,0 +1,132 @@
+//! The zone's OAuth 2.0 endpoints: metadata (RFC 8414, OpenID Connect
+//! Discovery) and the token endpoint (RFC 6749 §3.2). Errors are RFC 6749
+//! JSON `{error, error_description}`; no redirects anywhere.
+
+use crate::context::FinalBody;
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use keyzone_core::signing::JWKS_MAX_AGE;
+use keyzone_oauth::metadata::{self, Capabilities};
+use keyzone_oauth::request::Form;
+use keyzone_oauth::{client_auth, OAuthError};
+use std::sync::Arc;
+
+fn error_response(e: &OAuthError) -> Response {
+    let status = StatusCode::from_u16(e.code.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut res = (
+        status,
+        [(header::CACHE_CONTROL, "no-store")],
+        axum::Json(serde_json::json!({
+            "error": e.code.as_str(),
+            "error_description": e.description,
+        })),
+    )
+        .into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        // RFC 6749 §5.2: invalid_client on a 401 names the scheme.
+        res.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"token\""),
+        );
+    }
+    res.extensions_mut().insert(FinalBody);
+    res
+}
+
+fn not_found() -> Response {
+    let mut r = error_response(&OAuthError::new(
+        keyzone_oauth::ErrorCode::InvalidRequest,
+        "no such zone",
+    ));
+    *r.status_mut() = StatusCode::NOT_FOUND;
+    r
+}
+
+async fn document(state: &AppState, zone_id: &str, openid: bool) -> Response {
+    let zone = match state.tokens.zone(zone_id).await {
+        Ok(Some(z)) => z,
+        Ok(None) => return not_found(),
+        Err(e) => return error_response(&e),
+    };
+    let urls = state.layout.urls(&zone.id);
+    let caps = Capabilities {
+        dcr_enabled: zone.dcr_enabled,
+        signing_algorithms: vec!["RS256", "ES256", "EdDSA"],
+    };
+    let doc = if openid {
+        metadata::openid_configuration(&urls, &caps)
+    } else {
+        metadata::authorization_server(&urls, &caps)
+    };
+    let cache = format!("public, max-age={}", JWKS_MAX_AGE.as_secs());
+    (
+        [
+            (header::CONTENT_TYPE, "application/json".to_owned()),
+            (header::CACHE_CONTROL, cache),
+        ],
+        doc.to_string(),
+    )
+        .into_response()
+}
+
+/// `{issuer}/.well-known/oauth-authorization-server` (the appended form the
+/// official clients use) and the RFC 8414 §3.1 path-inserted form.
+pub async fn authorization_server_metadata(
+    State(state): State<Arc<AppState>>,
+    Path(zone_id): Path<String>,
+) -> Response {
+    document(&state, &zone_id, false).await
+}
+
+/// `{issuer}/.well-known/openid-configuration`.
+pub async fn openid_configuration(
+    State(state): State<Arc<AppState>>,
+    Path(zone_id): Path<String>,
+) -> Response {
+    document(&state, &zone_id, true).await
+}
+
+/// The token endpoint.
+pub async fn token(
+    State(state): State<Arc<AppState>>,
+    Path(zone_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let zone = match state.tokens.zone(&zone_id).await {
+        Ok(Some(z)) => z,
+        Ok(None) => return not_found(),
+        Err(e) => return error_response(&e),
+    };
+    let form_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !form_type {
+        return error_response(&OAuthError::invalid_request(
+            "the token request must be application/x-www-form-urlencoded",
+        ));
+    }
+    let form = Form::new(form_urlencoded::parse(&body).into_owned().collect());
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let result = match client_auth::parse(authorization, &form) {
+        Ok(auth) => state.tokens.token(&zone, auth, &form).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(t) => (
+            [
+                (header::CACHE_CONTROL, "no-store"),
+                (header::PRAGMA, "no-cache"),
+            ],
+            axum::Json(t),
+        )
+            .into_response(),
+        Err(e) => error_response(&e),
+    }
+}

@@ -1,0 +1,11 @@
+//! The OAuth 2.0 protocol as a zone's authorization server speaks it, one
+//! module per concern. No I/O and no web framework: the HTTP layer hands
+//! in form pairs and headers, the use cases in `keyzone-core` do lookups.
+
+pub mod claims;
+pub mod client_auth;
+pub mod error;
+pub mod metadata;
+pub mod request;
+
+pub use error::{ErrorCode, OAuthError};

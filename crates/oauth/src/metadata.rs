@@ -1,0 +1,67 @@
+//! Authorization server metadata (RFC 8414) and OpenID Provider metadata
+//! (OpenID Connect Discovery 1.0 §3) of a zone.
+
+use keyzone_domain::urls::ZoneUrls;
+use serde_json::{json, Value};
+
+/// What the zone actually supports, for the `*_supported` fields.
+pub struct Capabilities {
+    pub dcr_enabled: bool,
+    pub signing_algorithms: Vec<&'static str>,
+}
+
+/// RFC 8414 §2. `issuer` is exact, without a trailing slash; every
+/// endpoint hangs off it, so `jwks_uri` shares its origin.
+pub fn authorization_server(urls: &ZoneUrls, caps: &Capabilities) -> Value {
+    let mut m = json!({
+        "issuer": urls.issuer,
+        "authorization_endpoint": urls.authorization_endpoint,
+        "token_endpoint": urls.token_endpoint,
+        "jwks_uri": urls.jwks_uri,
+        "userinfo_endpoint": urls.userinfo_endpoint,
+        "introspection_endpoint": urls.introspection_endpoint,
+        "revocation_endpoint": urls.revocation_endpoint,
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": [
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            "urn:ietf:params:oauth:grant-type:token-exchange"
+        ],
+        "token_endpoint_auth_methods_supported": [
+            "client_secret_basic", "client_secret_post", "private_key_jwt", "none"
+        ],
+        "token_endpoint_auth_signing_alg_values_supported": ["RS256", "ES256", "EdDSA"],
+        "code_challenge_methods_supported": ["S256"],
+        "scopes_supported": ["openid", "email", "profile", "offline_access"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": caps.signing_algorithms,
+        "authorization_response_iss_parameter_supported": true,
+        "resource_indicators_supported": true,
+    });
+    // The keycardai-mcp client rejects metadata without a registration
+    // endpoint, so it is always listed; with DCR off it answers 403.
+    m["registration_endpoint"] = json!(urls.registration_endpoint);
+    if !caps.dcr_enabled {
+        m["registration_endpoint_disabled"] = json!(true);
+    }
+    m
+}
+
+/// OpenID Connect Discovery 1.0 §3: the same document, as an OpenID
+/// Provider describes itself.
+pub fn openid_configuration(urls: &ZoneUrls, caps: &Capabilities) -> Value {
+    let mut m = authorization_server(urls, caps);
+    m["claims_supported"] = json!([
+        "sub",
+        "iss",
+        "aud",
+        "exp",
+        "iat",
+        "email",
+        "email_verified",
+        "name"
+    ]);
+    m
+}
