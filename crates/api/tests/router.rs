@@ -787,3 +787,222 @@ async fn zones_can_start_with_a_platform_gateway_application() {
     assert_eq!(r.body["default_mcp_gateway_application_id"], Value::Null);
     a.db.cleanup().await;
 }
+
+fn form(uri: &str, basic: Option<(&str, &str)>, body: &str) -> Request<Body> {
+    use base64::Engine;
+    let mut b = Request::post(uri).header("content-type", "application/x-www-form-urlencoded");
+    if let Some((id, secret)) = basic {
+        let v = base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
+        b = b.header("authorization", format!("Basic {v}"));
+    }
+    b.body(Body::from(body.to_owned())).unwrap()
+}
+
+#[tokio::test]
+async fn client_credentials_issue_verifiable_jwt_access_tokens() {
+    use base64::Engine;
+    let a = app().await;
+    let zone = send(
+        &a.router,
+        req("POST", "/zones", Some(json!({"name": "Tokens"}))),
+    )
+    .await
+    .body;
+    let z = zone["id"].as_str().unwrap().to_owned();
+    let issuer = zone["protocols"]["oauth2"]["issuer"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = send(
+        &a.router,
+        req(
+            "POST",
+            &format!("/zones/{z}/resources"),
+            Some(json!({
+                "identifier": "https://api.example.com", "name": "API", "prefix": true,
+                "scopes": ["read", "write"], "credential_lifetime_seconds": 600
+            })),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let app_id = send(
+        &a.router,
+        req(
+            "POST",
+            &format!("/zones/{z}/applications"),
+            Some(json!({"identifier": "svc", "name": "Svc"})),
+        ),
+    )
+    .await
+    .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cred = send(
+        &a.router,
+        req(
+            "POST",
+            &format!("/zones/{z}/application-credentials"),
+            Some(json!({"type": "password", "application_id": app_id})),
+        ),
+    )
+    .await
+    .body;
+    let (cid, secret) = (
+        cred["identifier"].as_str().unwrap().to_owned(),
+        cred["password"].as_str().unwrap().to_owned(),
+    );
+    let token_path = format!("/z/{z}/oauth/token");
+
+    let md = send(
+        &a.router,
+        Request::get(format!("/z/{z}/.well-known/oauth-authorization-server"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(md.body["issuer"], issuer);
+    assert_eq!(md.body["token_endpoint"], format!("{issuer}/oauth/token"));
+    let twin = send(
+        &a.router,
+        Request::get(format!("/.well-known/oauth-authorization-server/z/{z}"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(twin.body, md.body);
+    let dbl = send(
+        &a.router,
+        Request::get(format!("/z/{z}//.well-known/oauth-authorization-server"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(dbl.body, md.body);
+
+    let r = send(&a.router, form(&token_path, Some((&cid, &secret)), "grant_type=client_credentials&resource=https%3A%2F%2Fapi.example.com%2Fv1%2Fx&scope=read&audience=https%3A%2F%2Fapi.example.com&subject_token_type=x")).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.headers["cache-control"], "no-store");
+    assert_eq!(r.body["token_type"], "Bearer");
+    assert_eq!(r.body["expires_in"], 600);
+    let token = r.body["access_token"].as_str().unwrap().to_owned();
+    let parts: Vec<&str> = token.split('.').collect();
+    let dec = |s: &str| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(s)
+            .unwrap()
+    };
+    let header: Value = serde_json::from_slice(&dec(parts[0])).unwrap();
+    let claims: Value = serde_json::from_slice(&dec(parts[1])).unwrap();
+    assert_eq!(header["typ"], "at+jwt");
+    assert_eq!(header["alg"], "RS256");
+    assert_eq!(claims["iss"], issuer);
+    assert_eq!(claims["aud"], "https://api.example.com");
+    assert_eq!(claims["sub"], app_id);
+    assert_eq!(claims["client_id"], cid);
+    assert_eq!(claims["scope"], "read");
+    assert_eq!(claims["sub_profile"], "app");
+    assert_eq!(
+        claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(),
+        600
+    );
+    // It verifies against the zone's published JWKS.
+    let jwks = send(
+        &a.router,
+        Request::get(format!("/z/{z}/.well-known/jwks.json"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await
+    .body;
+    let key = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == header["kid"])
+        .unwrap()
+        .clone();
+    let signed = format!("{}.{}", parts[0], parts[1]);
+    assert!(keyzone_crypto::signing::verify(
+        &key,
+        keyzone_crypto::Algorithm::RS256,
+        signed.as_bytes(),
+        &dec(parts[2])
+    ));
+
+    // client_secret_post works too.
+    let r = send(&a.router, form(&token_path, None, &format!("grant_type=client_credentials&resource=https%3A%2F%2Fapi.example.com&client_id={cid}&client_secret={secret}"))).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+
+    for (basic, body, status, code) in [
+        (
+            Some((cid.as_str(), "wrong")),
+            "grant_type=client_credentials&resource=https%3A%2F%2Fapi.example.com",
+            401,
+            "invalid_client",
+        ),
+        (
+            Some(("nobody", "x")),
+            "grant_type=client_credentials&resource=https%3A%2F%2Fapi.example.com",
+            401,
+            "invalid_client",
+        ),
+        (
+            None,
+            "grant_type=client_credentials&resource=https%3A%2F%2Fapi.example.com",
+            401,
+            "invalid_client",
+        ),
+        (
+            Some((cid.as_str(), secret.as_str())),
+            "grant_type=client_credentials&resource=https%3A%2F%2Fother.example.com",
+            400,
+            "invalid_target",
+        ),
+        (
+            Some((cid.as_str(), secret.as_str())),
+            "grant_type=client_credentials&resource=https%3A%2F%2Fapi.example.com&scope=admin",
+            400,
+            "invalid_scope",
+        ),
+        (
+            Some((cid.as_str(), secret.as_str())),
+            "grant_type=client_credentials",
+            400,
+            "invalid_request",
+        ),
+        (
+            Some((cid.as_str(), secret.as_str())),
+            "grant_type=password",
+            400,
+            "unsupported_grant_type",
+        ),
+        (
+            Some((cid.as_str(), secret.as_str())),
+            "resource=x",
+            400,
+            "invalid_request",
+        ),
+    ] {
+        let r = send(&a.router, form(&token_path, basic, body)).await;
+        assert_eq!(r.status.as_u16(), status, "{body}: {:?}", r.body);
+        assert_eq!(r.body["error"], code, "{body}");
+        assert!(r.body["error_description"].is_string());
+        assert!(
+            r.body.get("request_id").is_none(),
+            "OAuth errors keep their own shape"
+        );
+    }
+    let r = send(
+        &a.router,
+        form(
+            "/z/abcdefghij0123456789/oauth/token",
+            None,
+            "grant_type=client_credentials",
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 404);
+    a.db.cleanup().await;
+}
