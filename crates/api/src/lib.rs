@@ -46,6 +46,7 @@ pub struct AppState {
     pub identity: Identity,
     pub secrets: Arc<Secrets>,
     pub tokens: keyzone_core::authorization::TokenService,
+    pub registrations: keyzone_core::registration::Registrations,
     pub signing: Arc<SigningKeys>,
     pub api_keys: ApiKeys,
     pub health: Arc<dyn HealthCheck>,
@@ -182,6 +183,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(
             "/z/{zone_id}/oauth/token",
             axum::routing::post(oauth::token),
+        )
+        .route(
+            "/z/{zone_id}/oauth/register",
+            axum::routing::post(oauth::register),
         )
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

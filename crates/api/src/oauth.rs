@@ -130,3 +130,41 @@ pub async fn token(
         Err(e) => error_response(&e),
     }
 }
+
+/// Dynamic client registration (RFC 7591 §3). 201 with the registered
+/// metadata; 403 when the zone has registration turned off.
+pub async fn register(
+    State(state): State<Arc<AppState>>,
+    Path(zone_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    use keyzone_core::registration::Refusal;
+    let zone = match state.tokens.zone(&zone_id).await {
+        Ok(Some(z)) => z,
+        Ok(None) => return not_found(),
+        Err(e) => return error_response(&e),
+    };
+    let metadata: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(_) => {
+            return error_response(&OAuthError::new(
+                keyzone_oauth::ErrorCode::InvalidClientMetadata,
+                "the registration request must be a JSON object",
+            ))
+        }
+    };
+    match state.registrations.register(&zone, &metadata).await {
+        Ok(doc) => (
+            StatusCode::CREATED,
+            [(header::CACHE_CONTROL, "no-store")],
+            axum::Json(doc),
+        )
+            .into_response(),
+        Err(Refusal::Disabled(e)) => {
+            let mut r = error_response(&e);
+            *r.status_mut() = StatusCode::FORBIDDEN;
+            r
+        }
+        Err(Refusal::Invalid(e)) => error_response(&e),
+    }
+}

@@ -50,6 +50,7 @@ async fn app_with(zone_domain: Option<&str>) -> App {
         zones: Zones::new(store.clone(), store.clone(), vault.clone(), signing.clone()),
         secrets: secrets.clone(),
         directory: directory.clone(),
+        registrations: keyzone_core::registration::Registrations::new(store.clone()),
         tokens: keyzone_core::authorization::TokenService::new(
             store.clone(),
             store.clone(),
@@ -1004,5 +1005,83 @@ async fn client_credentials_issue_verifiable_jwt_access_tokens() {
     )
     .await;
     assert_eq!(r.status, 404);
+    a.db.cleanup().await;
+}
+
+#[tokio::test]
+async fn dynamic_registration_creates_user_agents() {
+    let a = app().await;
+    let z = send(
+        &a.router,
+        req("POST", "/zones", Some(json!({"name": "Dcr"}))),
+    )
+    .await
+    .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let reg = |body: Value| {
+        Request::post(format!("/z/{z}/oauth/register"))
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+    // Exactly what keycardai-mcp sends: explicit nulls everywhere.
+    let mcp = json!({"client_name": "MCP Client - demo", "client_uri": null, "logo_uri": null,
+        "tos_uri": null, "policy_uri": null, "software_id": null, "software_version": null,
+        "jwks_uri": null, "jwks": null, "token_endpoint_auth_method": "none",
+        "redirect_uris": ["http://localhost:33418/callback"],
+        "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"], "scope": null});
+    let r = send(&a.router, reg(mcp.clone())).await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let client_id = r.body["client_id"].as_str().unwrap().to_owned();
+    assert!(
+        client_id.starts_with("ua:") && client_id.len() == 3 + 64,
+        "{client_id}"
+    );
+    assert_eq!(
+        r.body["redirect_uris"],
+        json!(["http://localhost:33418/callback"])
+    );
+    assert!(r.body.get("client_secret").is_none());
+    assert!(r.body.get("logo_uri").is_none());
+    // The same software registering again is the same client.
+    let again = send(&a.router, reg(mcp)).await;
+    assert_eq!(again.body["client_id"], client_id);
+    let uas = send(
+        &a.router,
+        req("GET", &format!("/zones/{z}/user-agents"), None),
+    )
+    .await;
+    assert_eq!(uas.body["items"].as_array().unwrap().len(), 1);
+    assert_eq!(uas.body["items"][0]["identifier"], client_id);
+    assert_eq!(uas.body["items"][0]["name"], "MCP Client - demo");
+
+    let r = send(
+        &a.router,
+        reg(json!({"redirect_uris": ["https://app.test/cb#frag"]})),
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.body["error"], "invalid_redirect_uri");
+    let r = send(
+        &a.router,
+        reg(json!({"token_endpoint_auth_method": "client_secret_basic"})),
+    )
+    .await;
+    assert_eq!(r.body["error"], "invalid_client_metadata");
+
+    send(
+        &a.router,
+        req(
+            "PATCH",
+            &format!("/zones/{z}"),
+            Some(json!({"protocols": {"oauth2": {"dcr_enabled": false}}})),
+        ),
+    )
+    .await;
+    let r = send(&a.router, reg(json!({"client_name": "x"}))).await;
+    assert_eq!(r.status, 403);
+    assert_eq!(r.body["error"], "access_denied");
     a.db.cleanup().await;
 }

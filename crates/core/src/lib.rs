@@ -8,6 +8,7 @@ pub mod directory;
 pub mod error;
 pub mod identity;
 pub mod permissions;
+pub mod registration;
 pub mod secrets;
 pub mod signing;
 pub mod store;

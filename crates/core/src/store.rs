@@ -583,6 +583,11 @@ pub trait IdentityStore: Send + Sync {
         zone: &ZoneId,
         id: &keyzone_domain::UserAgentId,
     ) -> Result<Option<keyzone_domain::identity::UserAgent>, StoreError>;
+    async fn user_agent_by_identifier(
+        &self,
+        zone: &ZoneId,
+        identifier: &str,
+    ) -> Result<Option<keyzone_domain::identity::UserAgent>, StoreError>;
     async fn list_user_agents(
         &self,
         zone: &ZoneId,

@@ -363,6 +363,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         zones: Zones::new(store.clone(), store.clone(), vault.clone(), signing.clone()),
         secrets: secrets.clone(),
         directory: directory.clone(),
+        registrations: keyzone_core::registration::Registrations::new(store.clone()),
         tokens: keyzone_core::authorization::TokenService::new(
             store.clone(),
             store.clone(),

@@ -6,6 +6,7 @@ pub mod claims;
 pub mod client_auth;
 pub mod error;
 pub mod metadata;
+pub mod registration;
 pub mod request;
 
 pub use error::{ErrorCode, OAuthError};

@@ -23,6 +23,11 @@ const CONSTRAINTS: &[(&str, &str, Constraint)] = &[
         Constraint::SigningKeyKidUnique,
     ),
     (
+        "user_agents_zone_identifier_key",
+        "user_agents.zone_id, user_agents.identifier",
+        Constraint::Other,
+    ),
+    (
         "providers_zone_identifier_key",
         "providers.zone_id, providers.identifier",
         Constraint::ProviderIdentifierUnique,

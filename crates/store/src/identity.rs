@@ -414,6 +414,25 @@ impl IdentityStore for Store {
         get_one!(self, UserAgentRow, &sql, zone, id)
     }
 
+    async fn user_agent_by_identifier(
+        &self,
+        zone: &ZoneId,
+        identifier: &str,
+    ) -> Result<Option<UserAgent>, StoreError> {
+        let sql = format!(
+            "SELECT {USER_AGENT_COLUMNS} FROM user_agents WHERE zone_id = $1 AND identifier = $2"
+        );
+        let row: Option<UserAgentRow> = on_pool!(self, |p| {
+            sqlx::query_as(&sql)
+                .bind(zone.as_str())
+                .bind(identifier)
+                .fetch_optional(p)
+                .await
+        })
+        .map_err(map_sqlx_error)?;
+        row.map(UserAgent::try_from).transpose()
+    }
+
     async fn list_user_agents(
         &self,
         zone: &ZoneId,
