@@ -18,7 +18,7 @@ pub fn normalize(metadata: &Value) -> Result<Map<String, Value>, OAuthError> {
     keys.sort();
     for k in keys {
         let v = &m[k];
-        if !v.is_null() && !(v.as_str() == Some("")) {
+        if !v.is_null() && v.as_str() != Some("") {
             out.insert(k.clone(), v.clone());
         }
     }
