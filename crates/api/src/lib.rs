@@ -188,6 +188,14 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/z/{zone_id}/oauth/register",
             axum::routing::post(oauth::register),
         )
+        .route(
+            "/z/{zone_id}/oauth/introspect",
+            axum::routing::post(oauth::introspect),
+        )
+        .route(
+            "/z/{zone_id}/oauth/revoke",
+            axum::routing::post(oauth::revoke),
+        )
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

@@ -168,3 +168,67 @@ pub async fn register(
         Err(Refusal::Invalid(e)) => error_response(&e),
     }
 }
+
+async fn authenticated_form(
+    state: &AppState,
+    zone_id: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(keyzone_domain::zone::Zone, client_auth::ClientAuth, Form), Response> {
+    let zone = match state.tokens.zone(zone_id).await {
+        Ok(Some(z)) => z,
+        Ok(None) => return Err(not_found()),
+        Err(e) => return Err(error_response(&e)),
+    };
+    let form_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !form_type {
+        return Err(error_response(&OAuthError::invalid_request(
+            "the request must be application/x-www-form-urlencoded",
+        )));
+    }
+    let form = Form::new(form_urlencoded::parse(body).into_owned().collect());
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    match client_auth::parse(authorization, &form) {
+        Ok(auth) => Ok((zone, auth, form)),
+        Err(e) => Err(error_response(&e)),
+    }
+}
+
+/// Token introspection (RFC 7662).
+pub async fn introspect(
+    State(state): State<Arc<AppState>>,
+    Path(zone_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (zone, auth, form) = match authenticated_form(&state, &zone_id, &headers, &body).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    match state.tokens.introspect(&zone, auth, &form).await {
+        Ok(doc) => ([(header::CACHE_CONTROL, "no-store")], axum::Json(doc)).into_response(),
+        Err(e) => error_response(&e),
+    }
+}
+
+/// Token revocation (RFC 7009): 200 with an empty body.
+pub async fn revoke(
+    State(state): State<Arc<AppState>>,
+    Path(zone_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (zone, auth, form) = match authenticated_form(&state, &zone_id, &headers, &body).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    match state.tokens.revoke(&zone, auth, &form).await {
+        Ok(()) => ([(header::CACHE_CONTROL, "no-store")], StatusCode::OK).into_response(),
+        Err(e) => error_response(&e),
+    }
+}

@@ -55,6 +55,7 @@ async fn app_with(zone_domain: Option<&str>) -> App {
             store.clone(),
             store.clone(),
             store.clone(),
+            store.clone(),
             directory.clone(),
             secrets.clone(),
             signing.clone(),
@@ -1083,5 +1084,139 @@ async fn dynamic_registration_creates_user_agents() {
     let r = send(&a.router, reg(json!({"client_name": "x"}))).await;
     assert_eq!(r.status, 403);
     assert_eq!(r.body["error"], "access_denied");
+    a.db.cleanup().await;
+}
+
+/// A zone with a prefix resource `https://api.example.com` (scopes read,
+/// write) and an application with a password credential.
+async fn oauth_fixture(a: &App) -> (String, String, String) {
+    let z = send(
+        &a.router,
+        req("POST", "/zones", Some(json!({"name": "OAuth"}))),
+    )
+    .await
+    .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    send(&a.router, req("POST", &format!("/zones/{z}/resources"), Some(json!({
+        "identifier": "https://api.example.com", "name": "API", "prefix": true, "scopes": ["read", "write"]
+    })))).await;
+    let app_id = send(
+        &a.router,
+        req(
+            "POST",
+            &format!("/zones/{z}/applications"),
+            Some(json!({"identifier": "svc", "name": "Svc"})),
+        ),
+    )
+    .await
+    .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cred = send(
+        &a.router,
+        req(
+            "POST",
+            &format!("/zones/{z}/application-credentials"),
+            Some(json!({"type": "password", "application_id": app_id})),
+        ),
+    )
+    .await
+    .body;
+    (
+        z,
+        cred["identifier"].as_str().unwrap().to_owned(),
+        cred["password"].as_str().unwrap().to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn introspection_and_revocation() {
+    let a = app().await;
+    let (z, cid, secret) = oauth_fixture(&a).await;
+    let token = send(
+        &a.router,
+        form(
+            &format!("/z/{z}/oauth/token"),
+            Some((&cid, &secret)),
+            "grant_type=client_credentials&resource=https%3A%2F%2Fapi.example.com",
+        ),
+    )
+    .await
+    .body["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let introspect = |t: &str| {
+        form(
+            &format!("/z/{z}/oauth/introspect"),
+            Some((&cid, &secret)),
+            &format!("token={t}"),
+        )
+    };
+    let r = send(&a.router, introspect(&token)).await;
+    assert_eq!(r.body["active"], true, "{:?}", r.body);
+    assert_eq!(r.body["client_id"], cid);
+    assert_eq!(
+        send(&a.router, introspect("not.a.token")).await.body,
+        json!({"active": false})
+    );
+    // Introspection needs client authentication.
+    let r = send(
+        &a.router,
+        form(
+            &format!("/z/{z}/oauth/introspect"),
+            None,
+            &format!("token={token}"),
+        ),
+    )
+    .await;
+    assert_eq!(r.body["error"], "invalid_client");
+    // Revoke; afterwards the token is inactive. Unknown tokens are not an error.
+    let r = send(
+        &a.router,
+        form(
+            &format!("/z/{z}/oauth/revoke"),
+            Some((&cid, &secret)),
+            &format!("token={token}"),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(
+        send(&a.router, introspect(&token)).await.body,
+        json!({"active": false})
+    );
+    let r = send(
+        &a.router,
+        form(
+            &format!("/z/{z}/oauth/revoke"),
+            Some((&cid, &secret)),
+            "token=garbage",
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    // A token from another zone is not live here.
+    let (z2, cid2, secret2) = oauth_fixture(&a).await;
+    let other = send(
+        &a.router,
+        form(
+            &format!("/z/{z2}/oauth/token"),
+            Some((&cid2, &secret2)),
+            "grant_type=client_credentials&resource=https%3A%2F%2Fapi.example.com",
+        ),
+    )
+    .await
+    .body["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        send(&a.router, introspect(&other)).await.body,
+        json!({"active": false})
+    );
     a.db.cleanup().await;
 }

@@ -8,7 +8,7 @@
 
 use crate::directory::Directory;
 use crate::signing::SigningKeys;
-use crate::store::{DirectoryStore, SecretFilter, SecretStore, ZoneStore};
+use crate::store::{DirectoryStore, RevocationStore, SecretFilter, SecretStore, ZoneStore};
 use crate::vault::Vault;
 use crate::{CoreError, Secrets};
 use keyzone_domain::directory::{Credential, CredentialKind, ProviderType, Resource};
@@ -28,6 +28,7 @@ pub const DEFAULT_TOKEN_LIFETIME_SECS: u64 = 3600;
 
 pub struct TokenService {
     zones: Arc<dyn ZoneStore>,
+    revocations: Arc<dyn RevocationStore>,
     directory_store: Arc<dyn DirectoryStore>,
     secret_store: Arc<dyn SecretStore>,
     directory: Arc<Directory>,
@@ -62,6 +63,7 @@ impl TokenService {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         zones: Arc<dyn ZoneStore>,
+        revocations: Arc<dyn RevocationStore>,
         directory_store: Arc<dyn DirectoryStore>,
         secret_store: Arc<dyn SecretStore>,
         directory: Arc<Directory>,
@@ -72,6 +74,7 @@ impl TokenService {
     ) -> Self {
         Self {
             zones,
+            revocations,
             directory_store,
             secret_store,
             directory,
@@ -118,6 +121,96 @@ impl TokenService {
                 format!("unsupported grant_type {other:?}"),
             )),
         }
+    }
+
+    /// A token this zone issued, still valid and not revoked: its claims.
+    async fn live_token(
+        &self,
+        zone: &Zone,
+        token: &str,
+    ) -> Result<Option<serde_json::Value>, OAuthError> {
+        let ring = self.signing.key_ring(&zone.id).await.map_err(internal)?;
+        let Some(claims) = ring.verify(token) else {
+            return Ok(None);
+        };
+        let now = (Timestamp::now().as_micros() / 1_000_000) as u64;
+        let issuer = self.layout.issuer(&zone.id);
+        let valid = claims.get("iss").and_then(|v| v.as_str()) == Some(issuer.as_str())
+            && claims
+                .get("exp")
+                .and_then(|v| v.as_u64())
+                .is_some_and(|e| e > now);
+        if !valid {
+            return Ok(None);
+        }
+        let Some(jti) = claims.get("jti").and_then(|v| v.as_str()) else {
+            return Ok(None);
+        };
+        if self
+            .revocations
+            .is_token_revoked(&zone.id, jti)
+            .await
+            .map_err(|e| internal(e.into()))?
+        {
+            return Ok(None);
+        }
+        Ok(Some(claims))
+    }
+
+    /// Token introspection (RFC 7662) for an authenticated application of
+    /// the zone: `{"active": false}` for anything not live.
+    pub async fn introspect(
+        &self,
+        zone: &Zone,
+        auth: ClientAuth,
+        form: &Form,
+    ) -> Result<serde_json::Value, OAuthError> {
+        self.authenticate(zone, auth).await?;
+        let token = form.required("token")?;
+        Ok(match self.live_token(zone, token).await? {
+            Some(mut claims) => {
+                claims["active"] = serde_json::json!(true);
+                claims["token_type"] = serde_json::json!("Bearer");
+                claims
+            }
+            None => serde_json::json!({ "active": false }),
+        })
+    }
+
+    /// Token revocation (RFC 7009): only the client a token was issued to
+    /// may revoke it; an unknown or dead token is not an error (§2.2).
+    pub async fn revoke(
+        &self,
+        zone: &Zone,
+        auth: ClientAuth,
+        form: &Form,
+    ) -> Result<(), OAuthError> {
+        let client = self.authenticate(zone, auth).await?;
+        let token = form.required("token")?;
+        let Some(claims) = self.live_token(zone, token).await? else {
+            return Ok(());
+        };
+        if claims.get("client_id").and_then(|v| v.as_str())
+            != Some(client.credential.identifier.as_str())
+        {
+            return Err(OAuthError::new(
+                ErrorCode::UnauthorizedClient,
+                "this token was not issued to the authenticated client",
+            ));
+        }
+        let jti = claims
+            .get("jti")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default();
+        let exp = claims.get("exp").and_then(|v| v.as_u64()).unwrap_or(0);
+        self.revocations
+            .revoke_token(
+                &zone.id,
+                jti,
+                Timestamp::from_micros(exp as i64 * 1_000_000),
+            )
+            .await
+            .map_err(|e| internal(e.into()))
     }
 
     /// `client_secret_basic` / `client_secret_post`: the secret's keyed

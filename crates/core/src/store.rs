@@ -642,3 +642,17 @@ pub trait IdentityStore: Send + Sync {
         id: &keyzone_domain::GrantId,
     ) -> Result<bool, StoreError>;
 }
+
+#[async_trait]
+pub trait RevocationStore: Send + Sync {
+    /// Records a revoked token until `expires_at`; revoking twice is fine.
+    async fn revoke_token(
+        &self,
+        zone: &ZoneId,
+        jti: &str,
+        expires_at: Timestamp,
+    ) -> Result<(), StoreError>;
+    async fn is_token_revoked(&self, zone: &ZoneId, jti: &str) -> Result<bool, StoreError>;
+    /// Forgets revocations of tokens that have expired by `now`.
+    async fn purge_revocations(&self, now: Timestamp) -> Result<u64, StoreError>;
+}

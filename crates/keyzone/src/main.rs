@@ -368,6 +368,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             store.clone(),
             store.clone(),
             store.clone(),
+            store.clone(),
             directory.clone(),
             secrets.clone(),
             signing.clone(),
@@ -387,6 +388,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let maintenance = tokio::spawn(key_maintenance(
         signing,
+        store.clone(),
         config.signing_key_rotation,
         config.key_maintenance_interval,
     ));
@@ -407,10 +409,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Scheduled signing-key rotation and clean-up of retired keys. Safe with
+/// Scheduled signing-key rotation, clean-up of retired keys and of
+/// revocations of tokens that have expired anyway. Safe with
 /// several nodes: rotation is a compare-and-set in the store.
 async fn key_maintenance(
     signing: Arc<SigningKeys>,
+    revocations: Arc<Store>,
     rotate_after: Option<std::time::Duration>,
     every: std::time::Duration,
 ) {
@@ -424,6 +428,13 @@ async fn key_maintenance(
                 tracing::info!(rotated, purged, "signing key maintenance")
             }
             Err(e) => tracing::warn!(error = %e, "signing key maintenance failed"),
+        }
+        use keyzone_core::store::RevocationStore;
+        if let Err(e) = revocations
+            .purge_revocations(keyzone_domain::Timestamp::now())
+            .await
+        {
+            tracing::warn!(error = %e, "purging expired token revocations failed");
         }
     }
 }

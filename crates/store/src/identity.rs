@@ -658,3 +658,46 @@ impl IdentityStore for Store {
         .map(|n| n > 0)
     }
 }
+
+#[async_trait]
+impl keyzone_core::store::RevocationStore for Store {
+    async fn revoke_token(
+        &self,
+        zone: &ZoneId,
+        jti: &str,
+        expires_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        exec!(
+            self,
+            "INSERT INTO revoked_tokens (zone_id, jti, expires_at, revoked_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (zone_id, jti) DO NOTHING",
+            zone.as_str(),
+            jti,
+            expires_at.as_micros(),
+            Timestamp::now().as_micros()
+        )
+        .map(|_| ())
+    }
+
+    async fn is_token_revoked(&self, zone: &ZoneId, jti: &str) -> Result<bool, StoreError> {
+        let found: Option<i64> = on_pool!(self, |p| {
+            sqlx::query_scalar(
+                "SELECT expires_at FROM revoked_tokens WHERE zone_id = $1 AND jti = $2",
+            )
+            .bind(zone.as_str())
+            .bind(jti)
+            .fetch_optional(p)
+            .await
+        })
+        .map_err(map_sqlx_error)?;
+        Ok(found.is_some())
+    }
+
+    async fn purge_revocations(&self, now: Timestamp) -> Result<u64, StoreError> {
+        exec!(
+            self,
+            "DELETE FROM revoked_tokens WHERE expires_at <= $1",
+            now.as_micros()
+        )
+    }
+}
