@@ -1220,3 +1220,241 @@ async fn introspection_and_revocation() {
     );
     a.db.cleanup().await;
 }
+
+#[tokio::test]
+async fn token_exchange_follows_dependencies() {
+    use base64::Engine;
+    let a = app().await;
+    let z = send(
+        &a.router,
+        req("POST", "/zones", Some(json!({"name": "Exchange"}))),
+    )
+    .await
+    .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let post = |path: String, body: Value| req("POST", &path, Some(body));
+    let id = |v: Value| v["id"].as_str().unwrap().to_owned();
+    let mcp_app = id(send(
+        &a.router,
+        post(
+            format!("/zones/{z}/applications"),
+            json!({"identifier": "mcp", "name": "MCP"}),
+        ),
+    )
+    .await
+    .body);
+    let agent_app = id(send(
+        &a.router,
+        post(
+            format!("/zones/{z}/applications"),
+            json!({"identifier": "agent", "name": "Agent"}),
+        ),
+    )
+    .await
+    .body);
+    let r1 = id(send(&a.router, post(format!("/zones/{z}/resources"), json!({"identifier": "https://mcp.example.com/mcp", "name": "MCP", "application_id": mcp_app}))).await.body);
+    let r2 = id(send(
+        &a.router,
+        post(
+            format!("/zones/{z}/resources"),
+            json!({"identifier": "https://api.example.com", "name": "API", "scopes": ["read"]}),
+        ),
+    )
+    .await
+    .body);
+    let _r3 = id(send(
+        &a.router,
+        post(
+            format!("/zones/{z}/resources"),
+            json!({"identifier": "https://other.example.com", "name": "Other"}),
+        ),
+    )
+    .await
+    .body);
+    let r = send(
+        &a.router,
+        req(
+            "PUT",
+            &format!("/zones/{z}/applications/{mcp_app}/dependencies/{r2}?when_accessing={r1}"),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 204);
+    let cred = |app: &str| {
+        let app = app.to_owned();
+        let z = z.clone();
+        let router = a.router.clone();
+        async move {
+            let c = send(
+                &router,
+                req(
+                    "POST",
+                    &format!("/zones/{z}/application-credentials"),
+                    Some(json!({"type": "password", "application_id": app})),
+                ),
+            )
+            .await
+            .body;
+            (
+                c["identifier"].as_str().unwrap().to_owned(),
+                c["password"].as_str().unwrap().to_owned(),
+            )
+        }
+    };
+    let (agent_id, agent_secret) = cred(&agent_app).await;
+    let (mcp_id, mcp_secret) = cred(&mcp_app).await;
+    let token_path = format!("/z/{z}/oauth/token");
+    let cc = |resource: &str| {
+        form(
+            &token_path,
+            Some((&agent_id, &agent_secret)),
+            &format!("grant_type=client_credentials&resource={resource}"),
+        )
+    };
+    let subject = send(&a.router, cc("https%3A%2F%2Fmcp.example.com%2Fmcp"))
+        .await
+        .body;
+    let subject_token = subject["access_token"].as_str().unwrap().to_owned();
+    let exchange = |auth: Option<(&str, &str)>,
+                    subject: &str,
+                    subject_type: &str,
+                    resource: &str| {
+        form(&token_path, auth, &format!(
+            "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange&resource={resource}&subject_token={subject}&subject_token_type={subject_type}"
+        ))
+    };
+    let at = "urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Aaccess_token";
+    let api = "https%3A%2F%2Fapi.example.com";
+    let claims = |t: &str| -> Value {
+        let p = t.split('.').nth(1).unwrap();
+        serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(p)
+                .unwrap(),
+        )
+        .unwrap()
+    };
+
+    // Unauthenticated, as the official MCP servers send it: the exchanging
+    // application is the one providing the subject token's resource.
+    let r = send(&a.router, exchange(None, &subject_token, at, api)).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(
+        r.body["issued_token_type"],
+        "urn:ietf:params:oauth:token-type:access_token"
+    );
+    let c = claims(r.body["access_token"].as_str().unwrap());
+    assert_eq!(c["aud"], "https://api.example.com");
+    assert_eq!(c["sub"], agent_app, "the subject is kept");
+    assert_eq!(
+        c["act"]["sub"], mcp_app,
+        "the exchanging application is the actor"
+    );
+    assert_eq!(c["keycard_app_id"], mcp_app);
+    assert!(c["exp"].as_u64().unwrap() <= claims(&subject_token)["exp"].as_u64().unwrap());
+    // Authenticated with the MCP application's own credential.
+    let r = send(
+        &a.router,
+        exchange(Some((&mcp_id, &mcp_secret)), &subject_token, at, api),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(
+        claims(r.body["access_token"].as_str().unwrap())["client_id"],
+        mcp_id
+    );
+
+    for (auth, subject, ty, resource, code) in [
+        // No dependency on the other resource.
+        (
+            None,
+            subject_token.as_str(),
+            at,
+            "https%3A%2F%2Fother.example.com",
+            "access_denied",
+        ),
+        // The agent has no dependency at all.
+        (
+            Some((agent_id.as_str(), agent_secret.as_str())),
+            subject_token.as_str(),
+            at,
+            api,
+            "access_denied",
+        ),
+        (None, "garbage", at, api, "invalid_grant"),
+        (
+            None,
+            subject_token.as_str(),
+            "urn%3Aexample%3Aunknown",
+            api,
+            "invalid_request",
+        ),
+        (
+            None,
+            subject_token.as_str(),
+            at,
+            "https%3A%2F%2Fnowhere.example.com",
+            "invalid_target",
+        ),
+    ] {
+        let r = send(&a.router, exchange(auth, subject, ty, resource)).await;
+        assert_eq!(r.body["error"], code, "{resource} {ty}: {:?}", r.body);
+    }
+    // when_accessing: a subject token for another resource does not qualify.
+    let other_subject = send(&a.router, cc("https%3A%2F%2Fother.example.com"))
+        .await
+        .body["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = send(
+        &a.router,
+        exchange(Some((&mcp_id, &mcp_secret)), &other_subject, at, api),
+    )
+    .await;
+    assert_eq!(r.body["error"], "access_denied", "{:?}", r.body);
+    assert!(r.body["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("when_accessing"));
+    // Impersonation is recognised and refused; a malformed one is a bad request.
+    let b64 = |v: Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    let su = format!(
+        "{}.{}.",
+        b64(json!({"typ": "vnd.kc.su+jwt", "alg": "none"})),
+        b64(json!({"sub": "alice@example.com"}))
+    );
+    let su_type = "urn%3Akeycard%3Aparams%3Aoauth%3Atoken-type%3Asubstitute-user";
+    let r = send(
+        &a.router,
+        exchange(Some((&mcp_id, &mcp_secret)), &su, su_type, api),
+    )
+    .await;
+    assert_eq!(r.body["error"], "access_denied", "{:?}", r.body);
+    assert!(r.body["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("alice@example.com"));
+    let r = send(
+        &a.router,
+        exchange(Some((&mcp_id, &mcp_secret)), "x.y.", su_type, api),
+    )
+    .await;
+    assert_eq!(r.body["error"], "invalid_request");
+    // A revoked subject token cannot be exchanged.
+    send(
+        &a.router,
+        form(
+            &format!("/z/{z}/oauth/revoke"),
+            Some((&agent_id, &agent_secret)),
+            &format!("token={subject_token}"),
+        ),
+    )
+    .await;
+    let r = send(&a.router, exchange(None, &subject_token, at, api)).await;
+    assert_eq!(r.body["error"], "invalid_grant");
+    a.db.cleanup().await;
+}

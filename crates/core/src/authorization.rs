@@ -1,10 +1,11 @@
 //! The zone's token endpoint (RFC 6749 §3.2): client authentication and the
 //! grants, producing RFC 9068 JWT access tokens signed with the zone's key.
 //!
-//! This release implements `client_credentials` with client secrets
-//! (`client_secret_basic`, `client_secret_post`). The other grants and
-//! client authentication methods answer with a precise OAuth error until
-//! they are built.
+//! This release implements `client_credentials` and token exchange
+//! (RFC 8693, with zone-issued subject tokens) with client secrets
+//! (`client_secret_basic`, `client_secret_post`) or, for token exchange, no
+//! client authentication. The other grants and client authentication
+//! methods answer with a precise OAuth error until they are built.
 
 use crate::directory::Directory;
 use crate::signing::SigningKeys;
@@ -22,6 +23,40 @@ use keyzone_oauth::request::{self as req, Form};
 use keyzone_oauth::{ErrorCode, OAuthError};
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
+
+pub const TOKEN_TYPE_ACCESS_TOKEN: &str = "urn:ietf:params:oauth:token-type:access_token";
+pub const TOKEN_TYPE_JWT: &str = "urn:ietf:params:oauth:token-type:jwt";
+/// Keycard's impersonation subject token: an unsigned JWT naming a user.
+pub const TOKEN_TYPE_SUBSTITUTE_USER: &str = "urn:keycard:params:oauth:token-type:substitute-user";
+
+/// The user a substitute-user token names. The token is `alg: none` by
+/// design (`base64url(header).base64url({"sub": …}).`); it is parsed, never
+/// trusted.
+fn substitute_user(token: &str) -> Result<String, OAuthError> {
+    use base64::Engine;
+    let bad = || OAuthError::invalid_request("the substitute-user subject token is malformed");
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut parts = token.split('.');
+    let (Some(h), Some(p)) = (parts.next(), parts.next()) else {
+        return Err(bad());
+    };
+    if token.len() > 8192 {
+        return Err(bad());
+    }
+    let header: serde_json::Value =
+        serde_json::from_slice(&b64.decode(h).map_err(|_| bad())?).map_err(|_| bad())?;
+    if header.get("alg").and_then(|a| a.as_str()) != Some("none") {
+        return Err(bad());
+    }
+    let payload: serde_json::Value =
+        serde_json::from_slice(&b64.decode(p).map_err(|_| bad())?).map_err(|_| bad())?;
+    payload
+        .get("sub")
+        .and_then(|s| s.as_str())
+        .filter(|s| !s.is_empty() && s.len() <= 255)
+        .map(str::to_owned)
+        .ok_or_else(bad)
+}
 
 /// Token lifetime when the resource sets none.
 pub const DEFAULT_TOKEN_LIFETIME_SECS: u64 = 3600;
@@ -110,9 +145,8 @@ impl TokenService {
         let grant = form.required("grant_type")?;
         match grant {
             req::GRANT_CLIENT_CREDENTIALS => self.client_credentials(zone, auth, form).await,
-            req::GRANT_TOKEN_EXCHANGE
-            | req::GRANT_AUTHORIZATION_CODE
-            | req::GRANT_REFRESH_TOKEN => Err(OAuthError::new(
+            req::GRANT_TOKEN_EXCHANGE => self.token_exchange(zone, auth, form).await,
+            req::GRANT_AUTHORIZATION_CODE | req::GRANT_REFRESH_TOKEN => Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
                 format!("the {grant} grant is not available in this version of Keyzone"),
             )),
@@ -363,6 +397,205 @@ impl TokenService {
             .filter_map(|r| r.credential_lifetime_seconds.map(u64::from))
             .min()
             .unwrap_or(DEFAULT_TOKEN_LIFETIME_SECS)
+    }
+
+    /// RFC 8693 token exchange: a token for the requested resource, for the
+    /// subject of `subject_token`, obtained by an application that depends
+    /// on that resource.
+    async fn token_exchange(
+        &self,
+        zone: &Zone,
+        auth: ClientAuth,
+        form: &Form,
+    ) -> Result<TokenResponse, OAuthError> {
+        let subject_token = form.required("subject_token")?;
+        let subject_type = form.required("subject_token_type")?;
+        let subject = match subject_type {
+            TOKEN_TYPE_ACCESS_TOKEN | TOKEN_TYPE_JWT => {
+                self.live_token(zone, subject_token).await?.ok_or_else(|| {
+                    OAuthError::new(
+                        ErrorCode::InvalidGrant,
+                        "the subject token is not a live access token of this zone",
+                    )
+                })?
+            }
+            TOKEN_TYPE_SUBSTITUTE_USER => {
+                // Parsed only to refuse it precisely: impersonation needs a
+                // policy that allows it, and the user's delegated grant.
+                let user = substitute_user(subject_token)?;
+                return Err(OAuthError::new(
+                    ErrorCode::AccessDenied,
+                    format!(
+                        "impersonation of {user:?} is not allowed: an administrator must allow it by \
+                         policy and the user must hold a delegated grant (policies are not available \
+                         in this version of Keyzone)"
+                    ),
+                ));
+            }
+            other => {
+                return Err(OAuthError::invalid_request(format!(
+                    "unsupported subject_token_type {other:?}"
+                )))
+            }
+        };
+        let actor = match form.one("actor_token")? {
+            None => None,
+            Some(t) => Some(self.live_token(zone, t).await?.ok_or_else(|| {
+                OAuthError::new(
+                    ErrorCode::InvalidGrant,
+                    "the actor token is not a live access token of this zone",
+                )
+            })?),
+        };
+        // The subject token's audience, as resources of the zone.
+        let subject_aud: Vec<String> = match &subject["aud"] {
+            serde_json::Value::String(a) => vec![a.clone()],
+            serde_json::Value::Array(v) => v
+                .iter()
+                .filter_map(|a| a.as_str().map(str::to_owned))
+                .collect(),
+            _ => vec![],
+        };
+        let mut subject_resources = Vec::new();
+        for a in &subject_aud {
+            if let Some(r) = self
+                .directory
+                .resolve_resource(&zone.id, a)
+                .await
+                .map_err(internal)?
+            {
+                subject_resources.push(r);
+            }
+        }
+        // Who exchanges: the authenticated client, or (no client
+        // authentication, as the official MCP servers send it) the
+        // application providing the resource the subject token was for.
+        let (app_id, client_id) = match auth {
+            ClientAuth::None { client_id: None } => {
+                let app = subject_resources
+                    .iter()
+                    .find_map(|r| r.application_id.clone())
+                    .ok_or_else(|| {
+                        OAuthError::invalid_client(
+                            "no client authentication, and no application provides the resource the \
+                             subject token was issued for",
+                        )
+                    })?;
+                (app.clone(), app.to_string())
+            }
+            other => {
+                let c = self.authenticate(zone, other).await?;
+                (
+                    c.credential.application_id.clone(),
+                    c.credential.identifier.clone(),
+                )
+            }
+        };
+        let resources = self.resources(zone, form).await?;
+        for r in &resources {
+            let dep = self
+                .directory_store
+                .get_dependency(&zone.id, &app_id, &r.id)
+                .await
+                .map_err(|e| internal(e.into()))?
+                .ok_or_else(|| {
+                    OAuthError::new(
+                        ErrorCode::AccessDenied,
+                        format!(
+                            "application {app_id} does not depend on {}; add the dependency \
+                             (PUT /zones/{}/applications/{app_id}/dependencies/{})",
+                            r.identifier, zone.id, r.id
+                        ),
+                    )
+                })?;
+            if !dep.when_accessing.is_empty()
+                && !subject_resources
+                    .iter()
+                    .any(|s| dep.when_accessing.contains(&s.id))
+            {
+                return Err(OAuthError::new(
+                    ErrorCode::AccessDenied,
+                    format!(
+                        "application {app_id} may obtain tokens for {} only when the subject token was \
+                         issued for one of its when_accessing resources",
+                        r.identifier
+                    ),
+                ));
+            }
+        }
+        let scopes = form.scopes()?;
+        for s in &scopes {
+            if !resources
+                .iter()
+                .any(|r| r.scopes.as_ref().is_some_and(|rs| rs.contains(s)))
+            {
+                return Err(OAuthError::new(
+                    ErrorCode::InvalidScope,
+                    format!("scope {s:?} is not defined by the requested resource"),
+                ));
+            }
+        }
+        match self.provider_kind(zone, &resources).await? {
+            ProviderType::KeycardSts => {}
+            ProviderType::KeycardVault => {
+                let mut t = self.vault_token(zone, &resources, &scopes).await?;
+                t.issued_token_type = Some(TOKEN_TYPE_ACCESS_TOKEN);
+                return Ok(t);
+            }
+            ProviderType::External => {
+                return Err(OAuthError::new(
+                    ErrorCode::AccessDenied,
+                    "this resource's tokens come from an external provider through the user's \
+                     delegated grant; delegated grants are not available in this version of Keyzone",
+                ))
+            }
+        }
+        // RFC 8693 §4.1: the current actor, with the prior chain nested.
+        let mut act = serde_json::json!({ "sub": app_id.to_string() });
+        if let Some(a) = &actor {
+            act["sub"] = a["sub"].clone();
+        }
+        if let Some(prior) = subject.get("act") {
+            act["act"] = prior.clone();
+        }
+        let ring = self.signing.key_ring(&zone.id).await.map_err(internal)?;
+        let now = (Timestamp::now().as_micros() / 1_000_000) as u64;
+        // An exchanged token never outlives its subject token.
+        let subject_exp = subject["exp"].as_u64().unwrap_or(now);
+        let exp = (now + Self::lifetime(&resources)).min(subject_exp);
+        let audience: Vec<String> = resources.iter().map(|r| r.identifier.clone()).collect();
+        let scope = (!scopes.is_empty()).then(|| scopes.join(" "));
+        let sub_profile = if subject["sub_profile"] == "user" {
+            "user"
+        } else {
+            "app"
+        };
+        let claims = AccessTokenClaims {
+            iss: self.layout.issuer(&zone.id),
+            sub: subject["sub"].as_str().unwrap_or_default().to_owned(),
+            aud: audience.clone(),
+            exp,
+            iat: now,
+            jti: keyzone_domain::id::random_id(),
+            client_id,
+            scope: scope.clone(),
+            sub_profile,
+            keycard_app_id: Some(app_id.to_string()),
+            resource: Some(audience),
+            act: Some(act),
+        };
+        let body = serde_json::to_vec(&claims).map_err(|_| OAuthError::server_error())?;
+        Ok(TokenResponse {
+            access_token: keyzone_crypto::jwt::sign_parts(
+                &ring.current,
+                &ring.access_token_header,
+                &body,
+            ),
+            token_type: "Bearer",
+            expires_in: exp.saturating_sub(now),
+            scope,
+            issued_token_type: Some(TOKEN_TYPE_ACCESS_TOKEN),
+        })
     }
 
     /// An RFC 9068 access token signed with the zone's current key: the
