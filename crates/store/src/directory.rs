@@ -1,6 +1,6 @@
 //! Providers, applications, resources, dependencies and credentials.
 
-use crate::sql::{bind_args, Arg, Listing, Sql};
+use crate::sql::{bind_args, push_any_like, push_in, Arg, Listing, Sql};
 use crate::{errors::map_sqlx_error, on_pool, Store};
 use async_trait::async_trait;
 use keyzone_core::store::{
@@ -32,53 +32,6 @@ fn from_json<T: serde::de::DeserializeOwned>(
 ) -> Result<Option<T>, StoreError> {
     s.map(|s| serde_json::from_str(&s).map_err(|_| corrupt(what, id)))
         .transpose()
-}
-
-/// `%…%` for LIKE, with the pattern characters of `s` escaped.
-fn like(s: &str) -> String {
-    let mut out = String::from("%");
-    for c in s.to_lowercase().chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('%');
-    out
-}
-
-fn push_in(q: &mut Sql, col: &str, values: &[String]) {
-    if values.is_empty() {
-        return;
-    }
-    q.push(" AND ").push(col).push(" IN (");
-    for (i, v) in values.iter().enumerate() {
-        if i > 0 {
-            q.push(", ");
-        }
-        q.arg(Arg::Text(v.clone()));
-    }
-    q.push(")");
-}
-
-fn push_any_like(q: &mut Sql, cols: &[&str], values: &[String]) {
-    if values.is_empty() {
-        return;
-    }
-    q.push(" AND (");
-    let mut first = true;
-    for v in values {
-        for c in cols {
-            if !first {
-                q.push(" OR ");
-            }
-            first = false;
-            q.push("LOWER(").push(c).push(") LIKE ");
-            q.arg(Arg::Text(like(v)));
-            q.push(" ESCAPE '\\'");
-        }
-    }
-    q.push(")");
 }
 
 /// The tenant scope and the common filters of a directory list.

@@ -1,6 +1,6 @@
 //! Users, user agents, sessions and delegated grants.
 
-use crate::sql::{Arg, Listing, Sql};
+use crate::sql::{push_any_like, push_in, Arg, Listing, Sql};
 use crate::{errors::map_sqlx_error, on_pool, Store};
 use async_trait::async_trait;
 use keyzone_core::store::{
@@ -16,48 +16,6 @@ use keyzone_domain::{
 
 fn corrupt(what: &str, id: &str) -> StoreError {
     StoreError::Corrupt(format!("{what} of {id}"))
-}
-
-fn in_list(q: &mut Sql, col: &str, values: &[String]) {
-    if values.is_empty() {
-        return;
-    }
-    q.push(" AND ").push(col).push(" IN (");
-    for (i, v) in values.iter().enumerate() {
-        if i > 0 {
-            q.push(", ");
-        }
-        q.arg(Arg::Text(v.clone()));
-    }
-    q.push(")");
-}
-
-fn like_any(q: &mut Sql, cols: &[&str], values: &[String]) {
-    if values.is_empty() {
-        return;
-    }
-    q.push(" AND (");
-    let mut first = true;
-    for v in values {
-        for c in cols {
-            if !first {
-                q.push(" OR ");
-            }
-            first = false;
-            let mut pat = String::from("%");
-            for ch in v.to_lowercase().chars() {
-                if matches!(ch, '%' | '_' | '\\') {
-                    pat.push('\\');
-                }
-                pat.push(ch);
-            }
-            pat.push('%');
-            q.push("LOWER(COALESCE(").push(c).push(", '')) LIKE ");
-            q.arg(Arg::Text(pat));
-            q.push(" ESCAPE '\\'");
-        }
-    }
-    q.push(")");
 }
 
 /// `status` over (stored revocation, expiry at `now`).
@@ -358,11 +316,11 @@ impl IdentityStore for Store {
     ) -> Result<Page<UserRecord>, StoreError> {
         let mut q = Sql::new("zone_id = ");
         q.arg(Arg::Text(zone.as_str().into()));
-        in_list(&mut q, "id", &f.ids);
-        in_list(&mut q, "email", &f.emails);
-        in_list(&mut q, "identifier", &f.identifiers);
-        in_list(&mut q, "issuer", &f.issuers);
-        in_list(&mut q, "subject", &f.subjects);
+        push_in(&mut q, "id", &f.ids);
+        push_in(&mut q, "email", &f.emails);
+        push_in(&mut q, "identifier", &f.identifiers);
+        push_in(&mut q, "issuer", &f.issuers);
+        push_in(&mut q, "subject", &f.subjects);
         if let Some(e) = f.external {
             q.push(if e {
                 " AND external = TRUE"
@@ -370,9 +328,9 @@ impl IdentityStore for Store {
                 " AND external = FALSE"
             });
         }
-        like_any(&mut q, &["email", "subject"], &f.query_any);
-        like_any(&mut q, &["email"], &f.query_email);
-        like_any(&mut q, &["subject"], &f.query_subject);
+        push_any_like(&mut q, &["email", "subject"], &f.query_any);
+        push_any_like(&mut q, &["email"], &f.query_email);
+        push_any_like(&mut q, &["subject"], &f.query_subject);
         let rows: Page<UserRow> = self
             .page(
                 Listing {

@@ -56,6 +56,52 @@ macro_rules! bind_args {
 }
 pub(crate) use bind_args;
 
+/// Appends ` AND col IN (…)` for a non-empty list of values.
+pub fn push_in(q: &mut Sql, col: &str, values: &[String]) {
+    if values.is_empty() {
+        return;
+    }
+    q.push(" AND ").push(col).push(" IN (");
+    for (i, v) in values.iter().enumerate() {
+        if i > 0 {
+            q.push(", ");
+        }
+        q.arg(Arg::Text(v.clone()));
+    }
+    q.push(")");
+}
+
+/// Appends a case-insensitive substring match of any value against any of
+/// the columns (NULL columns match nothing), LIKE's pattern characters
+/// escaped.
+pub fn push_any_like(q: &mut Sql, cols: &[&str], values: &[String]) {
+    if values.is_empty() {
+        return;
+    }
+    q.push(" AND (");
+    let mut first = true;
+    for v in values {
+        for c in cols {
+            if !first {
+                q.push(" OR ");
+            }
+            first = false;
+            let mut pattern = String::from("%");
+            for ch in v.to_lowercase().chars() {
+                if matches!(ch, '%' | '_' | '\\') {
+                    pattern.push('\\');
+                }
+                pattern.push(ch);
+            }
+            pattern.push('%');
+            q.push("LOWER(COALESCE(").push(c).push(", '')) LIKE ");
+            q.arg(Arg::Text(pattern));
+            q.push(" ESCAPE '\\'");
+        }
+    }
+    q.push(")");
+}
+
 /// What a list needs to know about its table.
 pub struct Listing<'a> {
     /// `SELECT <columns> FROM <table>`
