@@ -49,6 +49,7 @@ from sdk_processes import (
     stop,
     wait_ready,
 )
+from sdk_support import ServerDatabase
 
 DEFAULT_PG_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/test"
 LOG_TAIL_LINES = 200
@@ -296,6 +297,18 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):  # noqa: ARG0
         if m is not None:
             terminalreporter.section("moto logs (tail)")
             terminalreporter.write_line(_logs_report(m.stdout_log, m.stderr_log, "moto"))
+
+
+@pytest.fixture(scope="session")
+def server_db(server: Server, database_url: Optional[str]) -> ServerDatabase:
+    """Direct access to the session server's database (`<KEYZONE_DATA_DIR>/keyzone.db`, or the postgres
+    database it was given), for rows only the authorization server writes (users, sessions, grants...)."""
+    if server.backend == "postgres":
+        assert database_url, "expected a database URL for the postgres backend"
+        return ServerDatabase("postgres", pg_url=database_url)
+    path = server.tmp_dir / "data" / "keyzone.db"
+    assert path.is_file(), f"expected the server's SQLite database at {path}"
+    return ServerDatabase("sqlite", sqlite_path=path)
 
 
 # --------------------------------------------------------------------------- clients

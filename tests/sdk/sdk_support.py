@@ -294,3 +294,80 @@ def dump_without(model: Any, *fields: str) -> dict:
         d.pop(f, None)
     return d
 
+
+# --------------------------------------------------------------------------- the server's database (direct access)
+#
+# Users, user agents, sessions and delegated grants are written by the zone's authorization server; until it exists,
+# tests insert those rows themselves, exactly as the server would (see crates/store/migrations/*/0004_identity.sql).
+
+
+def random_record_id() -> str:
+    """An id as the server makes them: 20 chars of [a-z0-9], the first a letter."""
+    alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+    return secrets.choice(alphabet[:26]) + "".join(secrets.choice(alphabet) for _ in range(19))
+
+
+def _pg_literal(v: Any) -> str:
+    if v is None:
+        return "NULL"
+    if isinstance(v, bool):
+        return "TRUE" if v else "FALSE"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, str):
+        return "'" + v.replace("'", "''") + "'"
+    raise TypeError(f"unsupported SQL value {v!r}")
+
+
+class ServerDatabase:
+    """Rows straight into the session server's database: SQLite through sqlite3 (the server runs it in WAL mode, so
+    concurrent access is fine), PostgreSQL through psql. Values are None, bool, int or str."""
+
+    def __init__(self, backend: str, *, sqlite_path: Optional[Any] = None, pg_url: Optional[str] = None) -> None:
+        assert backend in ("sqlite", "postgres"), backend
+        assert (sqlite_path is not None) if backend == "sqlite" else bool(pg_url), "missing the database location"
+        self.backend = backend
+        self.sqlite_path = sqlite_path
+        self.pg_url = pg_url
+
+    def insert(self, table: str, *rows: dict) -> None:
+        """Insert `rows` (dicts column -> value) into `table` in one transaction."""
+        if not rows:
+            return
+        if self.backend == "sqlite":
+            import sqlite3
+
+            conn = sqlite3.connect(str(self.sqlite_path), timeout=30)
+            try:
+                conn.execute("PRAGMA foreign_keys = ON")  # as the server's connections have it
+                conn.execute("PRAGMA busy_timeout = 30000")
+                for row in rows:
+                    cols = list(row)
+                    conn.execute(
+                        f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
+                        [int(v) if isinstance(v, bool) else v for v in row.values()],
+                    )
+                conn.commit()
+            finally:
+                conn.close()
+            return
+        stmts = [
+            f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join(_pg_literal(v) for v in row.values())})"
+            for row in rows
+        ]
+        self.psql("BEGIN; " + "; ".join(stmts) + "; COMMIT;")
+
+    def psql(self, sql: str) -> str:
+        """Run `sql` with psql against the server's PostgreSQL database; its unaligned output."""
+        import os
+        import subprocess
+
+        res = subprocess.run(
+            ["psql", "-d", str(self.pg_url), "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-c", sql],
+            env={**os.environ, "PGCONNECT_TIMEOUT": "10"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert res.returncode == 0, f"psql failed (exit {res.returncode}) on {sql[:500]!r}: {res.stderr}"
+        return res.stdout

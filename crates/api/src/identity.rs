@@ -327,10 +327,17 @@ pub async fn list_users(
         query_email: many(&params, &["query[email]"]),
         query_subject: many(&params, &["query[subject]"]),
     };
-    if filter.ids.len() > 100 {
-        return Err(ApiError::invalid("filter[id]", "at most 100 ids"));
+    // The same filter[id] rules as every list: at most 100, no cursors,
+    // and a page that holds them all.
+    let (common, default_limit) = params.list_filter()?;
+    let mut page = params.sorted_page_request(USER_SORT_FIELDS)?;
+    if let Some(l) = default_limit {
+        page.limit = l;
     }
-    let page = params.sorted_page_request(USER_SORT_FIELDS)?;
+    let filter = UserFilter {
+        ids: common.ids,
+        ..filter
+    };
     let users = state
         .identity
         .list_users(&state.zones, &caller.0, &zone_id, &filter, &page)

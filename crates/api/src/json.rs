@@ -48,7 +48,12 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        if inner.is_syntax() || inner.is_eof() {
+        // serde reports some type mismatches (a null or a number where an
+        // enum's string is expected) as syntax errors: only a body that is
+        // not JSON at all is malformed.
+        let malformed = (inner.is_syntax() || inner.is_eof())
+            && serde_json::from_slice::<serde_json::Value>(bytes).is_err();
+        if malformed {
             return ApiError::new(
                 StatusCode::BAD_REQUEST,
                 ErrorCode::BadRequest,
@@ -104,5 +109,22 @@ mod tests {
         let e = parse::<Body>(b"{").unwrap_err();
         assert_eq!(e.code, ErrorCode::BadRequest);
         assert!(parse::<Body>(br#"{"name":"x","extra":1}"#).is_ok());
+        // A wrong type serde calls a syntax error is still a field error.
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        enum Status {
+            #[serde(rename = "revoked")]
+            Revoked,
+        }
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Revoke {
+            status: Status,
+        }
+        for body in [&br#"{"status":null}"#[..], br#"{"status":1}"#] {
+            let e = parse::<Revoke>(body).unwrap_err();
+            assert_eq!(e.code, ErrorCode::ValidationError, "{e:?}");
+            assert_eq!(e.details[0].field, "status");
+        }
     }
 }
