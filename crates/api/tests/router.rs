@@ -1458,3 +1458,28 @@ async fn token_exchange_follows_dependencies() {
     assert_eq!(r.body["error"], "invalid_grant");
     a.db.cleanup().await;
 }
+
+#[tokio::test]
+async fn credential_lists_ignore_owner_type() {
+    let a = app().await;
+    let z = send(
+        &a.router,
+        req("POST", "/zones", Some(json!({"name": "Owner"}))),
+    )
+    .await
+    .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = send(
+        &a.router,
+        req(
+            "GET",
+            &format!("/zones/{z}/application-credentials?owner_type=customer"),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    a.db.cleanup().await;
+}

@@ -23,16 +23,15 @@ pub fn authorization_server(urls: &ZoneUrls, caps: &Capabilities) -> Value {
         "revocation_endpoint": urls.revocation_endpoint,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
+        // Only what the token endpoint serves today; the authorization code
+        // and refresh grants and private_key_jwt join these when built.
         "grant_types_supported": [
-            "authorization_code",
-            "refresh_token",
             "client_credentials",
             "urn:ietf:params:oauth:grant-type:token-exchange"
         ],
         "token_endpoint_auth_methods_supported": [
-            "client_secret_basic", "client_secret_post", "private_key_jwt", "none"
+            "client_secret_basic", "client_secret_post", "none"
         ],
-        "token_endpoint_auth_signing_alg_values_supported": ["RS256", "ES256", "EdDSA"],
         "code_challenge_methods_supported": ["S256"],
         "scopes_supported": ["openid", "email", "profile", "offline_access"],
         "subject_types_supported": ["public"],
@@ -40,8 +39,10 @@ pub fn authorization_server(urls: &ZoneUrls, caps: &Capabilities) -> Value {
         "authorization_response_iss_parameter_supported": true,
         "resource_indicators_supported": true,
     });
-    // The keycardai-mcp client rejects metadata without a registration
-    // endpoint, so it is always listed; with DCR off it answers 403.
+    // The keycardai-mcp client rejects metadata without the authorization,
+    // registration and userinfo endpoints, so they are always listed (the
+    // authorization and userinfo endpoints are not served yet; with DCR off
+    // registration answers 403).
     m["registration_endpoint"] = json!(urls.registration_endpoint);
     if !caps.dcr_enabled {
         m["registration_endpoint_disabled"] = json!(true);

@@ -471,14 +471,26 @@ impl DirectoryStore for Store {
     }
 
     async fn delete_provider(&self, zone: &ZoneId, id: &ProviderId) -> Result<bool, StoreError> {
-        let n = on_pool!(self, |p| {
-            sqlx::query("DELETE FROM providers WHERE zone_id = $1 AND id = $2")
+        let n = on_pool!(self, |p| async {
+            let mut tx = p.begin().await?;
+            sqlx::query(
+                "UPDATE zones SET user_identity_provider_id = NULL \
+                 WHERE id = $1 AND user_identity_provider_id = $2",
+            )
+            .bind(zone.as_str())
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await?;
+            let n = sqlx::query("DELETE FROM providers WHERE zone_id = $1 AND id = $2")
                 .bind(zone.as_str())
                 .bind(id.as_str())
-                .execute(p)
-                .await
-                .map(|r| r.rows_affected())
-        })
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(n)
+        }
+        .await)
         .map_err(|e| match map_sqlx_error(e) {
             // A reference that appeared after the caller's check.
             StoreError::Conflict(Constraint::MissingReference) => {
@@ -800,7 +812,26 @@ impl DirectoryStore for Store {
                 .bind(id.as_str())
                 .execute(&mut *tx)
                 .await?;
-            // Dependencies and when_accessing conditions go by cascade.
+            // A dependency whose only when_accessing resource this is would
+            // become unconditional when the condition goes: fail closed and
+            // remove the dependency instead.
+            sqlx::query(
+                "DELETE FROM application_dependencies WHERE zone_id = $1 AND EXISTS ( \
+                   SELECT 1 FROM dependency_conditions c \
+                   WHERE c.application_id = application_dependencies.application_id \
+                     AND c.resource_id = application_dependencies.resource_id \
+                     AND c.when_accessing_id = $2) \
+                 AND NOT EXISTS ( \
+                   SELECT 1 FROM dependency_conditions c \
+                   WHERE c.application_id = application_dependencies.application_id \
+                     AND c.resource_id = application_dependencies.resource_id \
+                     AND c.when_accessing_id <> $2)",
+            )
+            .bind(zone.as_str())
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await?;
+            // Other dependencies and conditions naming it go by cascade.
             let n = sqlx::query("DELETE FROM resources WHERE zone_id = $1 AND id = $2")
                 .bind(zone.as_str())
                 .bind(id.as_str())
@@ -1023,6 +1054,11 @@ impl DirectoryStore for Store {
         filter: &ListFilter,
         page: &PageRequest,
     ) -> Result<Page<Credential>, StoreError> {
+        // Credentials have no owner type of their own: the filter does not apply.
+        let filter = &ListFilter {
+            owner_type: None,
+            ..filter.clone()
+        };
         let mut f = scoped(zone, filter, false);
         if let Some(a) = &filter.application_id {
             f.push(" AND application_id = ").arg(Arg::Text(a.clone()));

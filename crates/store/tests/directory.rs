@@ -388,12 +388,9 @@ async fn deleting_things_cleans_up_after_them(store: &Store) {
         .list_dependencies(dz, da, &z, ap.id.as_str(), &PageRequest::default())
         .await
         .unwrap();
-    assert_eq!(deps.items.len(), 1);
-    assert_eq!(deps.items[0].resource.id, r2.id);
-    assert!(
-        deps.items[0].when_accessing.is_empty(),
-        "conditions naming r1 are gone"
-    );
+    // The dependency on r2, whose only when_accessing resource was r1, would
+    // have become unconditional: it is removed too (fail closed).
+    assert!(deps.items.is_empty(), "{deps:?}");
     assert_eq!(s.zones.get(da, &z).await.unwrap().default_resource_id, None);
     // Deleting the application deletes its credentials and dependencies and
     // leaves the resources it provided, unowned.
@@ -422,11 +419,64 @@ async fn deleting_things_cleans_up_after_them(store: &Store) {
             .application_id,
         None
     );
-    // Nothing uses the provider any more.
+    // Nothing uses the provider any more; deleting it clears the zone's
+    // user_identity_provider_id that named it.
+    s.zones
+        .update(
+            da,
+            &z,
+            ZoneChanges {
+                user_identity_provider_id: Some(Some(p.id.to_string())),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     s.dir
         .delete_provider(dz, da, &z, p.id.as_str())
         .await
         .unwrap();
+    assert_eq!(
+        s.zones.get(da, &z).await.unwrap().user_identity_provider_id,
+        None
+    );
+    // A dependency with several conditions keeps the others.
+    let ra = s
+        .dir
+        .create_resource(dz, da, &z, res("https://z.test/a", false))
+        .await
+        .unwrap();
+    let rb = s
+        .dir
+        .create_resource(dz, da, &z, res("https://z.test/b", false))
+        .await
+        .unwrap();
+    let app2 = s
+        .dir
+        .create_application(dz, da, &z, app("second"), &[])
+        .await
+        .unwrap();
+    s.dir
+        .put_dependency(
+            dz,
+            da,
+            &z,
+            app2.id.as_str(),
+            r2.id.as_str(),
+            &[ra.id.to_string(), rb.id.to_string()],
+        )
+        .await
+        .unwrap();
+    s.dir
+        .delete_resource(dz, da, &z, ra.id.as_str())
+        .await
+        .unwrap();
+    let d = s
+        .dir
+        .get_dependency(dz, da, &z, app2.id.as_str(), r2.id.as_str())
+        .await
+        .unwrap();
+    assert_eq!(d.when_accessing, vec![rb.id.clone()]);
     // Deleting the zone takes everything.
     s.zones.delete(da, &z).await.unwrap();
     let zid = keyzone_domain::ZoneId::parse(&z).unwrap();
