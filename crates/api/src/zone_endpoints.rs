@@ -25,7 +25,7 @@ impl ZoneError {
     fn not_found() -> Self {
         Self {
             status: StatusCode::NOT_FOUND,
-            error: "not_found",
+            error: "invalid_request",
             description: "no such zone",
         }
     }

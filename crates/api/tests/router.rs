@@ -582,7 +582,7 @@ async fn jwks_lists_public_keys_only() {
     )
     .await;
     assert_eq!(r.status, 404);
-    assert_eq!(r.body["error"], "not_found");
+    assert_eq!(r.body["error"], "invalid_request");
     assert!(r.body.get("request_id").is_none());
     let r = send(
         &a.router,
@@ -1384,7 +1384,7 @@ async fn token_exchange_follows_dependencies() {
             api,
             "access_denied",
         ),
-        (None, "garbage", at, api, "invalid_grant"),
+        (None, "garbage", at, api, "invalid_request"),
         (
             None,
             subject_token.as_str(),
@@ -1455,7 +1455,7 @@ async fn token_exchange_follows_dependencies() {
     )
     .await;
     let r = send(&a.router, exchange(None, &subject_token, at, api)).await;
-    assert_eq!(r.body["error"], "invalid_grant");
+    assert_eq!(r.body["error"], "invalid_request");
     a.db.cleanup().await;
 }
 

@@ -412,9 +412,9 @@ impl TokenService {
         let subject_type = form.required("subject_token_type")?;
         let subject = match subject_type {
             TOKEN_TYPE_ACCESS_TOKEN | TOKEN_TYPE_JWT => {
+                // RFC 8693 §2.2.2: an invalid subject token is invalid_request.
                 self.live_token(zone, subject_token).await?.ok_or_else(|| {
-                    OAuthError::new(
-                        ErrorCode::InvalidGrant,
+                    OAuthError::invalid_request(
                         "the subject token is not a live access token of this zone",
                     )
                 })?
@@ -441,8 +441,7 @@ impl TokenService {
         let actor = match form.one("actor_token")? {
             None => None,
             Some(t) => Some(self.live_token(zone, t).await?.ok_or_else(|| {
-                OAuthError::new(
-                    ErrorCode::InvalidGrant,
+                OAuthError::invalid_request(
                     "the actor token is not a live access token of this zone",
                 )
             })?),
@@ -581,7 +580,7 @@ impl TokenService {
             scope: scope.clone(),
             sub_profile,
             keycard_app_id: Some(app_id.to_string()),
-            resource: Some(audience),
+            resource: (audience.len() == 1).then(|| audience[0].clone()),
             act: Some(act),
         };
         let body = serde_json::to_vec(&claims).map_err(|_| OAuthError::server_error())?;
@@ -624,7 +623,7 @@ impl TokenService {
             scope: scope.clone(),
             sub_profile: "app",
             keycard_app_id: Some(app),
-            resource: Some(audience),
+            resource: (audience.len() == 1).then(|| audience[0].clone()),
             act: None,
         };
         let body = serde_json::to_vec(&claims).map_err(|_| OAuthError::server_error())?;

@@ -21,9 +21,10 @@ pub struct AccessTokenClaims {
     pub sub_profile: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub keycard_app_id: Option<String>,
+    /// The one resource the token is for (the official verifier reads a
+    /// string); left out when there are several, `aud` lists them.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(serialize_with = "opt_one_or_many")]
-    pub resource: Option<Vec<String>>,
+    pub resource: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub act: Option<serde_json::Value>,
 }
@@ -33,13 +34,6 @@ fn one_or_many<S: serde::Serializer>(v: &[String], s: S) -> Result<S::Ok, S::Err
         s.serialize_str(&v[0])
     } else {
         v.serialize(s)
-    }
-}
-
-fn opt_one_or_many<S: serde::Serializer>(v: &Option<Vec<String>>, s: S) -> Result<S::Ok, S::Error> {
-    match v {
-        Some(v) => one_or_many(v, s),
-        None => s.serialize_none(),
     }
 }
 
