@@ -174,7 +174,14 @@ async fn authenticated_form(
     zone_id: &str,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<(keyzone_domain::zone::Zone, client_auth::ClientAuth, Form), Response> {
+) -> Result<
+    (
+        Arc<keyzone_domain::zone::Zone>,
+        client_auth::ClientAuth,
+        Form,
+    ),
+    Response,
+> {
     let zone = match state.tokens.zone(zone_id).await {
         Ok(Some(z)) => z,
         Ok(None) => return Err(not_found()),

@@ -7,6 +7,7 @@
 //! client authentication. The other grants and client authentication
 //! methods answer with a precise OAuth error until they are built.
 
+use crate::cache::TtlCache;
 use crate::directory::Directory;
 use crate::signing::SigningKeys;
 use crate::store::{DirectoryStore, RevocationStore, SecretFilter, SecretStore, ZoneStore};
@@ -61,7 +62,18 @@ fn substitute_user(token: &str) -> Result<String, OAuthError> {
 /// Token lifetime when the resource sets none.
 pub const DEFAULT_TOKEN_LIFETIME_SECS: u64 = 3600;
 
+/// How long the token endpoint trusts a looked-up zone, client, resource or
+/// provider: changes through any node take effect within this time.
+pub const LOOKUP_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+const CACHE_ENTRIES: usize = 10_000;
+
+type ClientEntry = Option<(Credential, Option<Vec<u8>>)>;
+
 pub struct TokenService {
+    zone_cache: TtlCache<String, Option<Arc<Zone>>>,
+    client_cache: TtlCache<(ZoneId, String), ClientEntry>,
+    resource_cache: TtlCache<(ZoneId, String), Option<Resource>>,
+    provider_cache: TtlCache<(ZoneId, keyzone_domain::ProviderId), Option<ProviderType>>,
     zones: Arc<dyn ZoneStore>,
     revocations: Arc<dyn RevocationStore>,
     directory_store: Arc<dyn DirectoryStore>,
@@ -108,6 +120,10 @@ impl TokenService {
         layout: IssuerLayout,
     ) -> Self {
         Self {
+            zone_cache: TtlCache::new(LOOKUP_TTL, CACHE_ENTRIES),
+            client_cache: TtlCache::new(LOOKUP_TTL, CACHE_ENTRIES),
+            resource_cache: TtlCache::new(LOOKUP_TTL, CACHE_ENTRIES),
+            provider_cache: TtlCache::new(LOOKUP_TTL, CACHE_ENTRIES),
             zones,
             revocations,
             directory_store,
@@ -120,15 +136,50 @@ impl TokenService {
         }
     }
 
-    /// The zone of a public endpoint, or `None` (a 404).
-    pub async fn zone(&self, id: &str) -> Result<Option<Zone>, OAuthError> {
-        let Ok(id) = ZoneId::parse(id) else {
+    /// The zone of a public endpoint, or `None` (a 404). Cached briefly.
+    pub async fn zone(&self, id: &str) -> Result<Option<Arc<Zone>>, OAuthError> {
+        if let Some(z) = self.zone_cache.get(&id.to_owned()) {
+            return Ok(z);
+        }
+        let Ok(zone_id) = ZoneId::parse(id) else {
             return Ok(None);
         };
-        self.zones
-            .get_zone_by_id(&id)
+        let z = self
+            .zones
+            .get_zone_by_id(&zone_id)
             .await
-            .map_err(|e| internal(e.into()))
+            .map_err(|e| internal(e.into()))?
+            .map(Arc::new);
+        self.zone_cache.put(id.to_owned(), z.clone());
+        Ok(z)
+    }
+
+    async fn client(&self, zone: &ZoneId, client_id: &str) -> Result<ClientEntry, OAuthError> {
+        let key = (zone.clone(), client_id.to_owned());
+        if let Some(c) = self.client_cache.get(&key) {
+            return Ok(c);
+        }
+        let c = self
+            .directory_store
+            .credential_by_client_id(zone, client_id)
+            .await
+            .map_err(|e| internal(e.into()))?;
+        self.client_cache.put(key, c.clone());
+        Ok(c)
+    }
+
+    async fn resolve(&self, zone: &ZoneId, url: &str) -> Result<Option<Resource>, OAuthError> {
+        let key = (zone.clone(), url.to_owned());
+        if let Some(r) = self.resource_cache.get(&key) {
+            return Ok(r);
+        }
+        let r = self
+            .directory
+            .resolve_resource(zone, url)
+            .await
+            .map_err(internal)?;
+        self.resource_cache.put(key, r.clone());
+        Ok(r)
     }
 
     pub fn layout(&self) -> &IssuerLayout {
@@ -254,11 +305,7 @@ impl TokenService {
         let denied = || OAuthError::invalid_client("client authentication failed");
         match auth {
             ClientAuth::Secret { client_id, secret } => {
-                let found = self
-                    .directory_store
-                    .credential_by_client_id(&zone.id, &client_id)
-                    .await
-                    .map_err(|e| internal(e.into()))?;
+                let found = self.client(&zone.id, &client_id).await?;
                 let given = self
                     .vault
                     .credential_digest(&zone.id, secret.as_bytes())
@@ -307,17 +354,12 @@ impl TokenService {
             return Ok(out);
         }
         for url in &requested {
-            let r = self
-                .directory
-                .resolve_resource(&zone.id, url)
-                .await
-                .map_err(internal)?
-                .ok_or_else(|| {
-                    OAuthError::new(
-                        ErrorCode::InvalidTarget,
-                        format!("{url} is not a resource of this zone"),
-                    )
-                })?;
+            let r = self.resolve(&zone.id, url).await?.ok_or_else(|| {
+                OAuthError::new(
+                    ErrorCode::InvalidTarget,
+                    format!("{url} is not a resource of this zone"),
+                )
+            })?;
             if !out.iter().any(|o| o.id == r.id) {
                 out.push(r);
             }
@@ -369,13 +411,23 @@ impl TokenService {
             let k = match &r.credential_provider_id {
                 // No provider configured: the zone's own token service.
                 None => ProviderType::KeycardSts,
-                Some(p) => self
-                    .directory_store
-                    .get_provider(&zone.id, p)
-                    .await
-                    .map_err(|e| internal(e.into()))?
-                    .map(|p| p.kind)
-                    .ok_or_else(OAuthError::server_error)?,
+                Some(p) => {
+                    let key = (zone.id.clone(), p.clone());
+                    let kind = match self.provider_cache.get(&key) {
+                        Some(k) => k,
+                        None => {
+                            let k = self
+                                .directory_store
+                                .get_provider(&zone.id, p)
+                                .await
+                                .map_err(|e| internal(e.into()))?
+                                .map(|p| p.kind);
+                            self.provider_cache.put(key, k);
+                            k
+                        }
+                    };
+                    kind.ok_or_else(OAuthError::server_error)?
+                }
             };
             match kind {
                 None => kind = Some(k),
@@ -457,12 +509,7 @@ impl TokenService {
         };
         let mut subject_resources = Vec::new();
         for a in &subject_aud {
-            if let Some(r) = self
-                .directory
-                .resolve_resource(&zone.id, a)
-                .await
-                .map_err(internal)?
-            {
+            if let Some(r) = self.resolve(&zone.id, a).await? {
                 subject_resources.push(r);
             }
         }

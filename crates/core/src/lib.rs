@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod authorization;
+pub mod cache;
 pub mod directory;
 pub mod error;
 pub mod identity;

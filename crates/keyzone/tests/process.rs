@@ -904,3 +904,131 @@ async fn secret_values_never_reach_postgres_tables() {
         .unwrap();
     let _ = std::fs::remove_dir_all(dir);
 }
+
+fn form_post(port: u16, path: &str, basic: (&str, &str), body: &str) -> (u16, Value) {
+    let auth = base64_encode(format!("{}:{}", basic.0, basic.1).as_bytes());
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Basic {auth}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    parse_response(&raw).unwrap()
+}
+
+/// Two nodes on one PostgreSQL database: a credential deleted through one
+/// stops working on the other within the token endpoint's cache lifetime.
+#[tokio::test]
+async fn two_nodes_agree_within_a_second() {
+    let Ok(url) = std::env::var("KEYZONE_TEST_POSTGRES_URL") else {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("KEYZONE_TEST_POSTGRES_URL must be set in CI");
+        }
+        eprintln!("\n*** SKIPPING two_nodes_agree_within_a_second: KEYZONE_TEST_POSTGRES_URL is not set ***\n");
+        return;
+    };
+    let db = format!("kz_nodes_{}", rand_suffix());
+    let admin = sqlx::PgPool::connect(&url).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {db}"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let (base, _) = url.rsplit_once('/').unwrap();
+    let db_url = format!("{base}/{db}");
+    let dir = temp_dir("nodes");
+    let key = "kz_two_nodes_key_0123456789abcdef";
+    let master = master_b64();
+    let envs = [
+        ("KEYZONE_DATABASE_URL", db_url.as_str()),
+        ("KEYZONE_BOOTSTRAP_API_KEY", key),
+        ("KEYZONE_MASTER_KEY", master.as_str()),
+        ("KEYZONE_PUBLIC_URL", "http://keyzone.test"),
+    ];
+    let a = Server::start(&dir.join("a"), &envs);
+    let b = Server::start(&dir.join("b"), &envs);
+    let (_, z) = http(
+        a.port,
+        "POST",
+        "/zones",
+        Some(key),
+        Some(&json!({"name": "Nodes"})),
+    )
+    .unwrap();
+    let zone = z["id"].as_str().unwrap().to_owned();
+    http(
+        a.port,
+        "POST",
+        &format!("/zones/{zone}/resources"),
+        Some(key),
+        Some(&json!({"identifier": "https://api.example.com", "name": "API"})),
+    )
+    .unwrap();
+    let (_, app) = http(
+        a.port,
+        "POST",
+        &format!("/zones/{zone}/applications"),
+        Some(key),
+        Some(&json!({"identifier": "svc", "name": "Svc"})),
+    )
+    .unwrap();
+    let (_, cred) = http(
+        a.port,
+        "POST",
+        &format!("/zones/{zone}/application-credentials"),
+        Some(key),
+        Some(&json!({"type": "password", "application_id": app["id"]})),
+    )
+    .unwrap();
+    let (cid, secret) = (
+        cred["identifier"].as_str().unwrap(),
+        cred["password"].as_str().unwrap(),
+    );
+    let token_path = format!("/z/{zone}/oauth/token");
+    let body = "grant_type=client_credentials&resource=https%3A%2F%2Fapi.example.com";
+    let (status, t) = form_post(b.port, &token_path, (cid, secret), body);
+    assert_eq!(
+        status, 200,
+        "node B issues a token for a client created on node A: {t}"
+    );
+    // Both nodes publish the same keys: a token from B verifies at A.
+    let (_, jwks_b) = http(
+        b.port,
+        "GET",
+        &format!("/z/{zone}/.well-known/jwks.json"),
+        None,
+        None,
+    )
+    .unwrap();
+    assert_eq!(jwks, jwks_b);
+    assert!(t["access_token"].as_str().unwrap().split('.').count() == 3);
+    let (status, _) = http(
+        a.port,
+        "DELETE",
+        &format!(
+            "/zones/{zone}/application-credentials/{}",
+            cred["id"].as_str().unwrap()
+        ),
+        Some(key),
+        None,
+    )
+    .unwrap();
+    assert_eq!(status, 204);
+    std::thread::sleep(Duration::from_millis(1100));
+    let (status, e) = form_post(b.port, &token_path, (cid, secret), body);
+    assert_eq!(
+        status, 401,
+        "the deleted credential still works on node B: {e}"
+    );
+    assert_eq!(e["error"], "invalid_client");
+    drop(a);
+    drop(b);
+    sqlx::query(&format!("DROP DATABASE {db} WITH (FORCE)"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let _ = std::fs::remove_dir_all(dir);
+}
