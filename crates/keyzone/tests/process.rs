@@ -995,6 +995,14 @@ async fn two_nodes_agree_within_a_second() {
         "node B issues a token for a client created on node A: {t}"
     );
     // Both nodes publish the same keys: a token from B verifies at A.
+    let (_, jwks) = http(
+        a.port,
+        "GET",
+        &format!("/z/{zone}/.well-known/jwks.json"),
+        None,
+        None,
+    )
+    .unwrap();
     let (_, jwks_b) = http(
         b.port,
         "GET",
