@@ -1081,6 +1081,11 @@ async fn dynamic_registration_creates_user_agents() {
         ),
     )
     .await;
+    // Zone settings reach the OAuth endpoints within the lookup cache's lifetime.
+    tokio::time::sleep(
+        keyzone_core::authorization::LOOKUP_TTL + std::time::Duration::from_millis(100),
+    )
+    .await;
     let r = send(&a.router, reg(json!({"client_name": "x"}))).await;
     assert_eq!(r.status, 403);
     assert_eq!(r.body["error"], "access_denied");
