@@ -30,6 +30,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import pytest
+
+# How long the token endpoint may serve a cached zone, client or resource (keyzone_core::authorization::LOOKUP_TTL), plus margin.
+LOOKUP_TTL = 1.2
 from keycardai_api import KeycardAPI
 from keycardai_api.types import Zone
 
@@ -459,6 +462,8 @@ def test_default_resource(client, setup, oauth, rec):
     # ... with one, it gets the default.
     dflt = new_resource(client, s.zone.id, "https://default.example.com", scopes=["read"])
     client.zones.update(s.zone.id, default_resource_id=dflt.id)
+    # The token endpoint sees management changes within its lookup cache's lifetime (1 s).
+    time.sleep(LOOKUP_TTL)
     resp = oauth.client_credentials_grant(scope="read")
     assert_app_token_claims(resp.access_token, s, aud=dflt.identifier, scope="read", lifetime=3600, jwks=jwks_of(s.issuer))
     verify(new_verifier(s.issuer, dflt.identifier), resp.access_token)
@@ -562,6 +567,8 @@ def test_error_deleted_credential(client, setup, oauth, rec):
     cred = client.zones.application_credentials.list(s.zone.id, application_id=s.app_id).items
     assert [c.identifier for c in cred] == [s.client_id], cred
     client.zones.application_credentials.delete(cred[0].id, zone_id=s.zone.id)
+    # A deleted credential stops working within the lookup cache's lifetime (1 s).
+    time.sleep(LOOKUP_TTL)
     expect_protocol_error(rec, 401, "invalid_client", "deleted credential", oauth.client_credentials_grant, resource=s.resource)
 
 
