@@ -74,6 +74,14 @@ pub struct TokenService {
     client_cache: TtlCache<(ZoneId, String), ClientEntry>,
     resource_cache: TtlCache<(ZoneId, String), Option<Resource>>,
     provider_cache: TtlCache<(ZoneId, keyzone_domain::ProviderId), Option<ProviderType>>,
+    dependency_cache: TtlCache<
+        (
+            ZoneId,
+            keyzone_domain::ApplicationId,
+            keyzone_domain::ResourceId,
+        ),
+        Option<crate::store::DependencyRecord>,
+    >,
     zones: Arc<dyn ZoneStore>,
     revocations: Arc<dyn RevocationStore>,
     directory_store: Arc<dyn DirectoryStore>,
@@ -124,6 +132,7 @@ impl TokenService {
             client_cache: TtlCache::new(LOOKUP_TTL, CACHE_ENTRIES),
             resource_cache: TtlCache::new(LOOKUP_TTL, CACHE_ENTRIES),
             provider_cache: TtlCache::new(LOOKUP_TTL, CACHE_ENTRIES),
+            dependency_cache: TtlCache::new(LOOKUP_TTL, CACHE_ENTRIES),
             zones,
             revocations,
             directory_store,
@@ -539,21 +548,29 @@ impl TokenService {
         };
         let resources = self.resources(zone, form).await?;
         for r in &resources {
-            let dep = self
-                .directory_store
-                .get_dependency(&zone.id, &app_id, &r.id)
-                .await
-                .map_err(|e| internal(e.into()))?
-                .ok_or_else(|| {
-                    OAuthError::new(
-                        ErrorCode::AccessDenied,
-                        format!(
-                            "application {app_id} does not depend on {}; add the dependency \
+            let key = (zone.id.clone(), app_id.clone(), r.id.clone());
+            let dep = match self.dependency_cache.get(&key) {
+                Some(d) => d,
+                None => {
+                    let d = self
+                        .directory_store
+                        .get_dependency(&zone.id, &app_id, &r.id)
+                        .await
+                        .map_err(|e| internal(e.into()))?;
+                    self.dependency_cache.put(key, d.clone());
+                    d
+                }
+            };
+            let dep = dep.ok_or_else(|| {
+                OAuthError::new(
+                    ErrorCode::AccessDenied,
+                    format!(
+                        "application {app_id} does not depend on {}; add the dependency \
                              (PUT /zones/{}/applications/{app_id}/dependencies/{})",
-                            r.identifier, zone.id, r.id
-                        ),
-                    )
-                })?;
+                        r.identifier, zone.id, r.id
+                    ),
+                )
+            })?;
             if !dep.when_accessing.is_empty()
                 && !subject_resources
                     .iter()
