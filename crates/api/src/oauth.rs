@@ -45,11 +45,22 @@ fn not_found() -> Response {
     r
 }
 
+/// The zone a public endpoint names, or the response to send instead.
+async fn zone_or_response(
+    state: &AppState,
+    zone_id: &str,
+) -> Result<Arc<keyzone_domain::zone::Zone>, Response> {
+    match state.tokens.zone(zone_id).await {
+        Ok(Some(z)) => Ok(z),
+        Ok(None) => Err(not_found()),
+        Err(e) => Err(error_response(&e)),
+    }
+}
+
 async fn document(state: &AppState, zone_id: &str, openid: bool) -> Response {
-    let zone = match state.tokens.zone(zone_id).await {
-        Ok(Some(z)) => z,
-        Ok(None) => return not_found(),
-        Err(e) => return error_response(&e),
+    let zone = match zone_or_response(state, zone_id).await {
+        Ok(z) => z,
+        Err(r) => return r,
     };
     let urls = state.layout.urls(&zone.id);
     let caps = Capabilities {
@@ -96,27 +107,9 @@ pub async fn token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let zone = match state.tokens.zone(&zone_id).await {
-        Ok(Some(z)) => z,
-        Ok(None) => return not_found(),
-        Err(e) => return error_response(&e),
-    };
-    let form_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    if !form_type {
-        return error_response(&OAuthError::invalid_request(
-            "the token request must be application/x-www-form-urlencoded",
-        ));
-    }
-    let form = Form::new(form_urlencoded::parse(&body).into_owned().collect());
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let result = match client_auth::parse(authorization, &form) {
-        Ok(auth) => state.tokens.token(&zone, auth, &form).await,
-        Err(e) => Err(e),
+    let result = match authenticated_form(&state, &zone_id, &headers, &body).await {
+        Ok((zone, auth, form)) => state.tokens.token(&zone, auth, &form).await,
+        Err(r) => return r,
     };
     match result {
         Ok(t) => (
@@ -139,10 +132,9 @@ pub async fn register(
     body: Bytes,
 ) -> Response {
     use keyzone_core::registration::Refusal;
-    let zone = match state.tokens.zone(&zone_id).await {
-        Ok(Some(z)) => z,
-        Ok(None) => return not_found(),
-        Err(e) => return error_response(&e),
+    let zone = match zone_or_response(&state, &zone_id).await {
+        Ok(z) => z,
+        Err(r) => return r,
     };
     let metadata: serde_json::Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
@@ -182,11 +174,7 @@ async fn authenticated_form(
     ),
     Response,
 > {
-    let zone = match state.tokens.zone(zone_id).await {
-        Ok(Some(z)) => z,
-        Ok(None) => return Err(not_found()),
-        Err(e) => return Err(error_response(&e)),
-    };
+    let zone = zone_or_response(state, zone_id).await?;
     let form_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

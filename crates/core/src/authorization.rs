@@ -109,6 +109,42 @@ fn internal(e: CoreError) -> OAuthError {
     }
 }
 
+/// Who a signed token is about and for.
+struct Issued {
+    sub: String,
+    /// `user` or `app`.
+    sub_profile: &'static str,
+    client_id: String,
+    app_id: String,
+    act: Option<serde_json::Value>,
+    /// The token may not outlive this (epoch seconds).
+    not_after: Option<u64>,
+}
+
+/// RFC 6749 §3.3: only scopes the requested resources define.
+fn check_scopes(resources: &[Resource], scopes: &[String]) -> Result<(), OAuthError> {
+    for s in scopes {
+        let allowed = resources
+            .iter()
+            .any(|r| r.scopes.as_ref().is_some_and(|rs| rs.contains(s)));
+        if !allowed {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidScope,
+                format!("scope {s:?} is not defined by the requested resource"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn external_provider() -> OAuthError {
+    OAuthError::new(
+        ErrorCode::AccessDenied,
+        "this resource's tokens come from an external provider through a user's delegated \
+         grant; delegated grants are not available in this version of Keyzone",
+    )
+}
+
 /// The authenticated client of a request.
 struct Client {
     credential: Credential,
@@ -385,27 +421,22 @@ impl TokenService {
         let client = self.authenticate(zone, auth).await?;
         let resources = self.resources(zone, form).await?;
         let scopes = form.scopes()?;
-        // RFC 6749 §3.3: only scopes the resources define.
-        for s in &scopes {
-            let allowed = resources
-                .iter()
-                .any(|r| r.scopes.as_ref().is_some_and(|rs| rs.contains(s)));
-            if !allowed {
-                return Err(OAuthError::new(
-                    ErrorCode::InvalidScope,
-                    format!("scope {s:?} is not defined by the requested resource"),
-                ));
+        check_scopes(&resources, &scopes)?;
+        match self.provider_kind(zone, &resources).await? {
+            ProviderType::KeycardSts => {
+                let app = client.credential.application_id.to_string();
+                let issued = Issued {
+                    sub: app.clone(),
+                    sub_profile: "app",
+                    client_id: client.credential.identifier.clone(),
+                    app_id: app,
+                    act: None,
+                    not_after: None,
+                };
+                self.sign(zone, issued, &resources, &scopes).await
             }
-        }
-        let kind = self.provider_kind(zone, &resources).await?;
-        match kind {
-            ProviderType::KeycardSts => self.sign(zone, &client, &resources, &scopes).await,
             ProviderType::KeycardVault => self.vault_token(zone, &resources, &scopes).await,
-            ProviderType::External => Err(OAuthError::new(
-                ErrorCode::AccessDenied,
-                "this resource's tokens come from an external provider through a user's delegated \
-                 grant; delegated grants are not available in this version of Keyzone",
-            )),
+            ProviderType::External => Err(external_provider()),
         }
     }
 
@@ -587,17 +618,7 @@ impl TokenService {
             }
         }
         let scopes = form.scopes()?;
-        for s in &scopes {
-            if !resources
-                .iter()
-                .any(|r| r.scopes.as_ref().is_some_and(|rs| rs.contains(s)))
-            {
-                return Err(OAuthError::new(
-                    ErrorCode::InvalidScope,
-                    format!("scope {s:?} is not defined by the requested resource"),
-                ));
-            }
-        }
+        check_scopes(&resources, &scopes)?;
         match self.provider_kind(zone, &resources).await? {
             ProviderType::KeycardSts => {}
             ProviderType::KeycardVault => {
@@ -605,13 +626,7 @@ impl TokenService {
                 t.issued_token_type = Some(TOKEN_TYPE_ACCESS_TOKEN);
                 return Ok(t);
             }
-            ProviderType::External => {
-                return Err(OAuthError::new(
-                    ErrorCode::AccessDenied,
-                    "this resource's tokens come from an external provider through the user's \
-                     delegated grant; delegated grants are not available in this version of Keyzone",
-                ))
-            }
+            ProviderType::External => return Err(external_provider()),
         }
         // RFC 8693 §4.1: the current actor, with the prior chain nested.
         let mut act = serde_json::json!({ "sub": app_id.to_string() });
@@ -621,31 +636,54 @@ impl TokenService {
         if let Some(prior) = subject.get("act") {
             act["act"] = prior.clone();
         }
+        let issued = Issued {
+            sub: subject["sub"].as_str().unwrap_or_default().to_owned(),
+            sub_profile: if subject["sub_profile"] == "user" {
+                "user"
+            } else {
+                "app"
+            },
+            client_id,
+            app_id: app_id.to_string(),
+            act: Some(act),
+            // An exchanged token never outlives its subject token.
+            not_after: subject["exp"].as_u64(),
+        };
+        let mut t = self.sign(zone, issued, &resources, &scopes).await?;
+        t.issued_token_type = Some(TOKEN_TYPE_ACCESS_TOKEN);
+        Ok(t)
+    }
+
+    /// An RFC 9068 access token signed with the zone's current key: the
+    /// key ring is cached, so this does no I/O in the steady state.
+    async fn sign(
+        &self,
+        zone: &Zone,
+        issued: Issued,
+        resources: &[Resource],
+        scopes: &[String],
+    ) -> Result<TokenResponse, OAuthError> {
         let ring = self.signing.key_ring(&zone.id).await.map_err(internal)?;
         let now = (Timestamp::now().as_micros() / 1_000_000) as u64;
-        // An exchanged token never outlives its subject token.
-        let subject_exp = subject["exp"].as_u64().unwrap_or(now);
-        let exp = (now + Self::lifetime(&resources)).min(subject_exp);
+        let mut exp = now + Self::lifetime(resources);
+        if let Some(limit) = issued.not_after {
+            exp = exp.min(limit);
+        }
         let audience: Vec<String> = resources.iter().map(|r| r.identifier.clone()).collect();
         let scope = (!scopes.is_empty()).then(|| scopes.join(" "));
-        let sub_profile = if subject["sub_profile"] == "user" {
-            "user"
-        } else {
-            "app"
-        };
         let claims = AccessTokenClaims {
             iss: self.layout.issuer(&zone.id),
-            sub: subject["sub"].as_str().unwrap_or_default().to_owned(),
-            aud: audience.clone(),
+            sub: issued.sub,
+            resource: (audience.len() == 1).then(|| audience[0].clone()),
+            aud: audience,
             exp,
             iat: now,
             jti: keyzone_domain::id::random_id(),
-            client_id,
+            client_id: issued.client_id,
             scope: scope.clone(),
-            sub_profile,
-            keycard_app_id: Some(app_id.to_string()),
-            resource: (audience.len() == 1).then(|| audience[0].clone()),
-            act: Some(act),
+            sub_profile: issued.sub_profile,
+            keycard_app_id: Some(issued.app_id),
+            act: issued.act,
         };
         let body = serde_json::to_vec(&claims).map_err(|_| OAuthError::server_error())?;
         Ok(TokenResponse {
@@ -656,47 +694,6 @@ impl TokenService {
             ),
             token_type: "Bearer",
             expires_in: exp.saturating_sub(now),
-            scope,
-            issued_token_type: Some(TOKEN_TYPE_ACCESS_TOKEN),
-        })
-    }
-
-    /// An RFC 9068 access token signed with the zone's current key: the
-    /// key ring is cached, so this does no I/O in the steady state.
-    async fn sign(
-        &self,
-        zone: &Zone,
-        client: &Client,
-        resources: &[Resource],
-        scopes: &[String],
-    ) -> Result<TokenResponse, OAuthError> {
-        let ring = self.signing.key_ring(&zone.id).await.map_err(internal)?;
-        let now = (Timestamp::now().as_micros() / 1_000_000) as u64;
-        let lifetime = Self::lifetime(resources);
-        let audience: Vec<String> = resources.iter().map(|r| r.identifier.clone()).collect();
-        let app = client.credential.application_id.to_string();
-        let scope = (!scopes.is_empty()).then(|| scopes.join(" "));
-        let claims = AccessTokenClaims {
-            iss: self.layout.issuer(&zone.id),
-            sub: app.clone(),
-            aud: audience.clone(),
-            exp: now + lifetime,
-            iat: now,
-            jti: keyzone_domain::id::random_id(),
-            client_id: client.credential.identifier.clone(),
-            scope: scope.clone(),
-            sub_profile: "app",
-            keycard_app_id: Some(app),
-            resource: (audience.len() == 1).then(|| audience[0].clone()),
-            act: None,
-        };
-        let body = serde_json::to_vec(&claims).map_err(|_| OAuthError::server_error())?;
-        let token =
-            keyzone_crypto::jwt::sign_parts(&ring.current, &ring.access_token_header, &body);
-        Ok(TokenResponse {
-            access_token: token,
-            token_type: "Bearer",
-            expires_in: lifetime,
             scope,
             issued_token_type: None,
         })
