@@ -131,6 +131,9 @@ def keyzone_env(
         KEYZONE_PUBLIC_URL=public_url,
         KEYZONE_LOG_FORMAT="json",
         KEYZONE_AWS_KMS_ENDPOINT=kms_endpoint,
+        # The suite's JWT issuers and client identity documents are served on
+        # loopback over http; a real deployment keeps the SSRF guard on.
+        KEYZONE_OUTBOUND_ALLOW_PRIVATE="true",
     )
     if database_url:
         env["KEYZONE_DATABASE_URL"] = database_url

@@ -32,6 +32,13 @@ async fn app() -> App {
 }
 
 async fn app_with(zone_domain: Option<&str>) -> App {
+    app_with_fetcher(zone_domain, Arc::new(keyzone_core::outbound::NoOutbound)).await
+}
+
+async fn app_with_fetcher(
+    zone_domain: Option<&str>,
+    fetcher: Arc<dyn keyzone_core::outbound::Fetcher>,
+) -> App {
     let db = TestDb::sqlite().await;
     let store = Arc::new(db.store.clone());
     let (master, _) = keyzone_crypto::MasterKey::generate();
@@ -53,13 +60,11 @@ async fn app_with(zone_domain: Option<&str>) -> App {
         registrations: keyzone_core::registration::Registrations::new(store.clone()),
         tokens: keyzone_core::authorization::TokenService::new(
             store.clone(),
-            store.clone(),
-            store.clone(),
-            store.clone(),
             directory.clone(),
             secrets.clone(),
             signing.clone(),
             vault.clone(),
+            fetcher,
             layout.clone(),
         ),
         identity: Identity::new(store.clone()),
@@ -1487,4 +1492,326 @@ async fn credential_lists_ignore_owner_type() {
     .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     a.db.cleanup().await;
+}
+
+/// Documents served to the token endpoint's outbound fetches, from memory.
+#[derive(Default)]
+struct StaticFetcher {
+    docs: std::sync::Mutex<std::collections::HashMap<String, Value>>,
+    fetches: std::sync::atomic::AtomicUsize,
+}
+
+impl StaticFetcher {
+    fn serve(&self, url: &str, doc: Value) {
+        self.docs.lock().unwrap().insert(url.to_owned(), doc);
+    }
+}
+
+#[async_trait::async_trait]
+impl keyzone_core::outbound::Fetcher for StaticFetcher {
+    async fn get_json(
+        &self,
+        url: &str,
+    ) -> Result<keyzone_core::outbound::Fetched, keyzone_core::outbound::FetchError> {
+        self.fetches
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        match self.docs.lock().unwrap().get(url) {
+            Some(v) => Ok(keyzone_core::outbound::Fetched {
+                body: v.clone(),
+                max_age: None,
+            }),
+            None => Err(keyzone_core::outbound::FetchError::Failed(url.to_owned())),
+        }
+    }
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn jwt_claims(token: &str) -> Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn client_assertions_authenticate_applications() {
+    use keyzone_crypto::signing::{Algorithm, SigningKey};
+    let fetcher = Arc::new(StaticFetcher::default());
+    let a = app_with_fetcher(None, fetcher.clone()).await;
+    let post = |path: String, body: Value| req("POST", &path, Some(body));
+    let id = |v: &Value| v["id"].as_str().unwrap().to_owned();
+    let z = id(&send(
+        &a.router,
+        post("/zones".into(), json!({"name": "Assertions"})),
+    )
+    .await
+    .body);
+    let issuer = format!("http://kz.test/z/{z}");
+    let token_endpoint = format!("{issuer}/oauth/token");
+    let token_path = format!("/z/{z}/oauth/token");
+    let svc = id(&send(
+        &a.router,
+        post(
+            format!("/zones/{z}/applications"),
+            json!({"identifier": "svc", "name": "Svc"}),
+        ),
+    )
+    .await
+    .body);
+    let mcp = id(&send(
+        &a.router,
+        post(
+            format!("/zones/{z}/applications"),
+            json!({"identifier": "mcp", "name": "MCP"}),
+        ),
+    )
+    .await
+    .body);
+    send(
+        &a.router,
+        post(
+            format!("/zones/{z}/resources"),
+            json!({"identifier": "https://api.example.com", "name": "API", "prefix": true}),
+        ),
+    )
+    .await;
+    send(&a.router, post(format!("/zones/{z}/resources"), json!({"identifier": "https://mcp.example.com/mcp", "name": "MCP", "application_id": mcp}))).await;
+    let cc = |assertion: &str, client_id: Option<&str>| {
+        let mut body = format!(
+            "grant_type=client_credentials&resource=https%3A%2F%2Fapi.example.com\
+             &client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer\
+             &client_assertion={assertion}"
+        );
+        if let Some(c) = client_id {
+            body.push_str(&format!("&client_id={c}"));
+        }
+        form(&token_path, None, &body)
+    };
+    let denied = |r: &Reply, why: &str| {
+        assert_eq!(r.status, 401, "{why}: {:?}", r.body);
+        assert_eq!(r.body["error"], "invalid_client", "{why}");
+        assert!(r.headers.contains_key("www-authenticate"), "{why}");
+    };
+
+    // private_key_jwt with a public-key credential.
+    let (k1, _) = SigningKey::generate(Algorithm::ES256, "k1").unwrap();
+    fetcher.serve("https://svc.test/jwks", json!({"keys": [k1.public_jwk()]}));
+    let r = send(&a.router, post(format!("/zones/{z}/application-credentials"), json!({
+        "type": "public-key", "application_id": svc, "jwks_uri": "https://svc.test/jwks", "identifier": "svc-client"
+    }))).await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let self_signed = |key: &SigningKey, iss: &str, aud: &str, jti: &str, ttl: u64| {
+        let now = now_secs();
+        keyzone_crypto::jwt::sign(
+            key,
+            "JWT",
+            &json!({"iss": iss, "sub": iss, "aud": aud, "iat": now, "exp": now + ttl, "jti": jti}),
+        )
+    };
+    let t = self_signed(&k1, "svc-client", &token_endpoint, "j1", 60);
+    let r = send(&a.router, cc(&t, None)).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let claims = jwt_claims(r.body["access_token"].as_str().unwrap());
+    assert_eq!(claims["client_id"], "svc-client");
+    assert_eq!(claims["sub"], svc);
+    denied(&send(&a.router, cc(&t, None)).await, "replayed jti");
+    denied(
+        &send(
+            &a.router,
+            cc(
+                &self_signed(&k1, "svc-client", "https://elsewhere", "j2", 60),
+                None,
+            ),
+        )
+        .await,
+        "foreign aud",
+    );
+    denied(
+        &send(
+            &a.router,
+            cc(&self_signed(&k1, "svc-client", &issuer, "j3", 7200), None),
+        )
+        .await,
+        "lifetime over an hour",
+    );
+    let (stranger, _) = SigningKey::generate(Algorithm::ES256, "k1").unwrap();
+    denied(
+        &send(
+            &a.router,
+            cc(
+                &self_signed(&stranger, "svc-client", &issuer, "j4", 60),
+                None,
+            ),
+        )
+        .await,
+        "wrong key",
+    );
+    let ok = send(
+        &a.router,
+        cc(
+            &self_signed(&k1, "svc-client", &issuer, "j5", 60),
+            Some("svc-client"),
+        ),
+    )
+    .await;
+    assert_eq!(
+        ok.status, 200,
+        "aud = issuer, client_id given: {:?}",
+        ok.body
+    );
+    {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let none = format!("{}.{}.", b64.encode(br#"{"alg":"none"}"#), b64.encode(json!({"iss":"svc-client","sub":"svc-client","aud":issuer,"exp":now_secs()+60,"jti":"j6"}).to_string()));
+        denied(&send(&a.router, cc(&none, None)).await, "alg none");
+    }
+
+    // Workload identity: provider keys found through its discovery document.
+    let wi = "https://issuer.test";
+    let p = id(&send(
+        &a.router,
+        post(
+            format!("/zones/{z}/providers"),
+            json!({
+                "identifier": wi, "name": "Cluster", "protocols": {"oauth2": {"issuer": wi}}
+            }),
+        ),
+    )
+    .await
+    .body);
+    let (wk, _) = SigningKey::generate(Algorithm::RS256, "wk").unwrap();
+    fetcher.serve(
+        &format!("{wi}/.well-known/openid-configuration"),
+        json!({"issuer": wi, "jwks_uri": format!("{wi}/keys")}),
+    );
+    fetcher.serve(&format!("{wi}/keys"), json!({"keys": [wk.public_jwk()]}));
+    let wc = send(&a.router, post(format!("/zones/{z}/application-credentials"), json!({
+        "type": "token", "application_id": svc, "provider_id": p, "subject": "system:serviceaccount:ns:svc"
+    }))).await;
+    assert_eq!(wc.status, 201, "{:?}", wc.body);
+    let wc = id(&wc.body);
+    let workload = |sub: &str, aud: &str| {
+        let now = now_secs();
+        keyzone_crypto::jwt::sign(
+            &wk,
+            "JWT",
+            &json!({"iss": wi, "sub": sub, "aud": aud, "iat": now, "exp": now + 600}),
+        )
+    };
+    let t = workload("system:serviceaccount:ns:svc", &issuer);
+    for client_id in [None, Some(wc.as_str()), Some(svc.as_str())] {
+        let r = send(&a.router, cc(&t, client_id)).await;
+        assert_eq!(r.status, 200, "{client_id:?}: {:?}", r.body);
+        let claims = jwt_claims(r.body["access_token"].as_str().unwrap());
+        assert_eq!(claims["client_id"], wc.as_str());
+        assert_eq!(claims["keycard_app_id"], svc.as_str());
+    }
+    denied(
+        &send(&a.router, cc(&t, Some(&mcp))).await,
+        "another application's id",
+    );
+    denied(
+        &send(
+            &a.router,
+            cc(&workload("system:serviceaccount:ns:other", &issuer), None),
+        )
+        .await,
+        "unknown subject",
+    );
+    denied(
+        &send(
+            &a.router,
+            cc(
+                &workload(
+                    "system:serviceaccount:ns:svc",
+                    "https://kubernetes.default.svc",
+                ),
+                None,
+            ),
+        )
+        .await,
+        "aud not this zone",
+    );
+    // One application session for the login, however many token requests.
+    let sessions = send(&a.router, req("GET", &format!("/zones/{z}/sessions"), None)).await;
+    let apps: Vec<&Value> = sessions.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["session_type"] == "application")
+        .collect();
+    assert_eq!(apps.len(), 1, "{:?}", sessions.body);
+    assert_eq!(apps[0]["application_id"], svc.as_str());
+    assert_eq!(apps[0]["provider_id"], p.as_str());
+    assert_eq!(apps[0]["issuer"], wi);
+    assert_eq!(apps[0]["subject"], "system:serviceaccount:ns:svc");
+
+    // A URL client identity: the MCP resource's protected resource metadata.
+    let prm = "https://mcp.example.com/.well-known/oauth-protected-resource/mcp";
+    let (mk, _) = SigningKey::generate(Algorithm::RS256, "mcp-example-com").unwrap();
+    fetcher.serve(prm, json!({"resource": "https://mcp.example.com/mcp", "jwks_uri": "https://mcp.example.com/.well-known/jwks.json"}));
+    fetcher.serve(
+        "https://mcp.example.com/.well-known/jwks.json",
+        json!({"keys": [mk.public_jwk()]}),
+    );
+    let r = send(
+        &a.router,
+        cc(&self_signed(&mk, prm, &token_endpoint, "m1", 300), None),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let claims = jwt_claims(r.body["access_token"].as_str().unwrap());
+    assert_eq!(claims["client_id"], prm);
+    assert_eq!(claims["keycard_app_id"], mcp.as_str());
+    // Metadata of something that is not a zone resource speaks for nobody.
+    let foreign = "https://evil.example.net/.well-known/oauth-protected-resource/mcp";
+    denied(
+        &send(
+            &a.router,
+            cc(&self_signed(&mk, foreign, &token_endpoint, "m2", 300), None),
+        )
+        .await,
+        "not a zone resource",
+    );
+
+    // A key source that cannot be fetched is the server's trouble: 503.
+    let r = send(&a.router, post(format!("/zones/{z}/application-credentials"), json!({
+        "type": "public-key", "application_id": svc, "jwks_uri": "https://down.test/jwks", "identifier": "down-client"
+    }))).await;
+    assert_eq!(r.status, 201);
+    let r = send(
+        &a.router,
+        cc(&self_signed(&k1, "down-client", &issuer, "d1", 60), None),
+    )
+    .await;
+    assert_eq!(r.status, 503, "{:?}", r.body);
+    assert_eq!(r.body["error"], "temporarily_unavailable");
+
+    // Key documents are cached: repeated requests did not refetch them.
+    let before = fetcher.fetches.load(std::sync::atomic::Ordering::SeqCst);
+    for jti in ["c1", "c2", "c3"] {
+        assert_eq!(
+            send(
+                &a.router,
+                cc(&self_signed(&k1, "svc-client", &issuer, jti, 60), None)
+            )
+            .await
+            .status,
+            200
+        );
+    }
+    assert_eq!(
+        fetcher.fetches.load(std::sync::atomic::Ordering::SeqCst),
+        before
+    );
 }

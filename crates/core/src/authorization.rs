@@ -2,22 +2,30 @@
 //! grants, producing RFC 9068 JWT access tokens signed with the zone's key.
 //!
 //! This release implements `client_credentials` and token exchange
-//! (RFC 8693, with zone-issued subject tokens) with client secrets
-//! (`client_secret_basic`, `client_secret_post`) or, for token exchange, no
-//! client authentication. The other grants and client authentication
-//! methods answer with a precise OAuth error until they are built.
+//! (RFC 8693, with zone-issued subject tokens). Clients authenticate with a
+//! secret (`client_secret_basic`, `client_secret_post`), a JWT assertion
+//! (`private_key_jwt`, URL client identities, workload identity; see
+//! [`crate::client_assertion`]) or, for token exchange, not at all. The
+//! other grants answer with a precise OAuth error until they are built.
 
 use crate::cache::TtlCache;
+use crate::client_assertion::{
+    Assertion, AssertionKeys, KeySource, LEEWAY_SECS, MAX_SELF_SIGNED_LIFETIME_SECS,
+};
 use crate::directory::Directory;
+use crate::outbound::{DocumentCache, Fetcher};
 use crate::signing::SigningKeys;
-use crate::store::{DirectoryStore, RevocationStore, SecretFilter, SecretStore, ZoneStore};
+use crate::store::{
+    DirectoryStore, IdentityStore, RevocationStore, SecretFilter, SecretStore, ZoneStore,
+};
 use crate::vault::Vault;
 use crate::{CoreError, Secrets};
-use keyzone_domain::directory::{Credential, CredentialKind, ProviderType, Resource};
+use keyzone_domain::directory::{Credential, CredentialKind, Provider, ProviderType, Resource};
+use keyzone_domain::identity::{Session, SessionKind};
 use keyzone_domain::secret::SecretData;
 use keyzone_domain::urls::IssuerLayout;
 use keyzone_domain::zone::Zone;
-use keyzone_domain::{Timestamp, ZoneId};
+use keyzone_domain::{ApplicationId, ProviderId, Timestamp, ZoneId};
 use keyzone_oauth::claims::{AccessTokenClaims, TokenResponse};
 use keyzone_oauth::client_auth::ClientAuth;
 use keyzone_oauth::request::{self as req, Form};
@@ -59,6 +67,10 @@ fn substitute_user(token: &str) -> Result<String, OAuthError> {
         .ok_or_else(bad)
 }
 
+fn now_secs() -> u64 {
+    (Timestamp::now().as_micros() / 1_000_000) as u64
+}
+
 /// Token lifetime when the resource sets none.
 pub const DEFAULT_TOKEN_LIFETIME_SECS: u64 = 3600;
 
@@ -66,6 +78,9 @@ pub const DEFAULT_TOKEN_LIFETIME_SECS: u64 = 3600;
 /// provider: changes through any node take effect within this time.
 pub const LOOKUP_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 const CACHE_ENTRIES: usize = 10_000;
+/// A workload's application session is written at most once per this
+/// interval per node, not on every token request.
+pub const SESSION_RECORD_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 
 type ClientEntry = Option<(Credential, Option<Vec<u8>>)>;
 
@@ -73,7 +88,10 @@ pub struct TokenService {
     zone_cache: TtlCache<String, Option<Arc<Zone>>>,
     client_cache: TtlCache<(ZoneId, String), ClientEntry>,
     resource_cache: TtlCache<(ZoneId, String), Option<Resource>>,
-    provider_cache: TtlCache<(ZoneId, keyzone_domain::ProviderId), Option<ProviderType>>,
+    provider_cache: TtlCache<(ZoneId, ProviderId), Option<Arc<Provider>>>,
+    token_credential_cache: TtlCache<(ZoneId, String), Arc<Vec<Credential>>>,
+    sessions_recorded: TtlCache<(ZoneId, ApplicationId, ProviderId, String), ()>,
+    assertion_keys: AssertionKeys,
     dependency_cache: TtlCache<
         (
             ZoneId,
@@ -86,6 +104,7 @@ pub struct TokenService {
     revocations: Arc<dyn RevocationStore>,
     directory_store: Arc<dyn DirectoryStore>,
     secret_store: Arc<dyn SecretStore>,
+    identity_store: Arc<dyn IdentityStore>,
     directory: Arc<Directory>,
     secrets: Arc<Secrets>,
     signing: Arc<SigningKeys>,
@@ -147,20 +166,39 @@ fn external_provider() -> OAuthError {
 
 /// The authenticated client of a request.
 struct Client {
-    credential: Credential,
+    application_id: ApplicationId,
+    /// What the issued token's `client_id` claim says.
+    client_id: String,
+}
+
+impl Client {
+    fn of(credential: &Credential) -> Self {
+        Self {
+            application_id: credential.application_id.clone(),
+            client_id: credential.identifier.clone(),
+        }
+    }
+}
+
+/// The stores the token endpoint reads and writes (one database).
+pub trait TokenStores:
+    ZoneStore + RevocationStore + DirectoryStore + SecretStore + IdentityStore + 'static
+{
+}
+impl<T: ZoneStore + RevocationStore + DirectoryStore + SecretStore + IdentityStore + 'static>
+    TokenStores for T
+{
 }
 
 impl TokenService {
     #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        zones: Arc<dyn ZoneStore>,
-        revocations: Arc<dyn RevocationStore>,
-        directory_store: Arc<dyn DirectoryStore>,
-        secret_store: Arc<dyn SecretStore>,
+    pub fn new<S: TokenStores>(
+        store: Arc<S>,
         directory: Arc<Directory>,
         secrets: Arc<Secrets>,
         signing: Arc<SigningKeys>,
         vault: Arc<Vault>,
+        fetcher: Arc<dyn Fetcher>,
         layout: IssuerLayout,
     ) -> Self {
         Self {
@@ -168,11 +206,15 @@ impl TokenService {
             client_cache: TtlCache::new(LOOKUP_TTL, CACHE_ENTRIES),
             resource_cache: TtlCache::new(LOOKUP_TTL, CACHE_ENTRIES),
             provider_cache: TtlCache::new(LOOKUP_TTL, CACHE_ENTRIES),
+            token_credential_cache: TtlCache::new(LOOKUP_TTL, CACHE_ENTRIES),
+            sessions_recorded: TtlCache::new(SESSION_RECORD_INTERVAL, CACHE_ENTRIES),
+            assertion_keys: AssertionKeys::new(DocumentCache::new(fetcher)),
             dependency_cache: TtlCache::new(LOOKUP_TTL, CACHE_ENTRIES),
-            zones,
-            revocations,
-            directory_store,
-            secret_store,
+            zones: store.clone(),
+            revocations: store.clone(),
+            directory_store: store.clone(),
+            secret_store: store.clone(),
+            identity_store: store,
             directory,
             secrets,
             signing,
@@ -225,6 +267,25 @@ impl TokenService {
             .map_err(internal)?;
         self.resource_cache.put(key, r.clone());
         Ok(r)
+    }
+
+    async fn provider(
+        &self,
+        zone: &ZoneId,
+        id: &ProviderId,
+    ) -> Result<Option<Arc<Provider>>, OAuthError> {
+        let key = (zone.clone(), id.clone());
+        if let Some(p) = self.provider_cache.get(&key) {
+            return Ok(p);
+        }
+        let p = self
+            .directory_store
+            .get_provider(zone, id)
+            .await
+            .map_err(|e| internal(e.into()))?
+            .map(Arc::new);
+        self.provider_cache.put(key, p.clone());
+        Ok(p)
     }
 
     pub fn layout(&self) -> &IssuerLayout {
@@ -320,9 +381,7 @@ impl TokenService {
         let Some(claims) = self.live_token(zone, token).await? else {
             return Ok(());
         };
-        if claims.get("client_id").and_then(|v| v.as_str())
-            != Some(client.credential.identifier.as_str())
-        {
+        if claims.get("client_id").and_then(|v| v.as_str()) != Some(client.client_id.as_str()) {
             return Err(OAuthError::new(
                 ErrorCode::UnauthorizedClient,
                 "this token was not issued to the authenticated client",
@@ -361,17 +420,295 @@ impl TokenService {
                         if credential.kind == CredentialKind::Password
                             && bool::from(stored.as_slice().ct_eq(&given)) =>
                     {
-                        Ok(Client { credential })
+                        Ok(Client::of(&credential))
                     }
                     _ => Err(denied()),
                 }
             }
-            ClientAuth::Assertion { .. } => Err(OAuthError::invalid_client(
-                "client assertions (private_key_jwt, workload identity) are not available in this version of Keyzone",
-            )),
+            ClientAuth::Assertion {
+                client_id,
+                assertion,
+            } => {
+                self.authenticate_assertion(zone, client_id.as_deref(), &assertion)
+                    .await
+            }
             ClientAuth::None { .. } => Err(OAuthError::invalid_client(
-                "this grant needs client authentication (client_secret_basic or client_secret_post)",
+                "this grant needs client authentication (client_secret_basic, client_secret_post, \
+                 private_key_jwt or a workload identity assertion)",
             )),
+        }
+    }
+
+    /// RFC 7523 client assertions. Who an assertion stands for:
+    /// - `iss` = `sub` naming a `public-key` credential (`private_key_jwt`,
+    ///   keys from its `jwks_uri`) or a `url` credential (keys named by the
+    ///   document at that URL);
+    /// - `iss` = `sub` = an unregistered URL that is the RFC 9728 protected
+    ///   resource metadata URL of a zone resource (what the official SDK's
+    ///   WebIdentity sends): the application providing that resource, keys
+    ///   named by that document — whoever serves the resource's metadata
+    ///   speaks for it;
+    /// - otherwise workload identity: a `token` credential whose provider's
+    ///   issuer is `iss` and whose subject is `sub` (or `*`), narrowed by
+    ///   `client_id` (the credential's or its application's id) when given.
+    ///
+    /// Self-signed assertions are single-use (`jti`); workload tokens are
+    /// bearer tokens the platform reuses, so they are not.
+    async fn authenticate_assertion(
+        &self,
+        zone: &Zone,
+        client_id: Option<&str>,
+        token: &str,
+    ) -> Result<Client, OAuthError> {
+        let a = Assertion::parse(token)?;
+        let now = now_secs();
+        a.check_times(now)?;
+        let claim = |name: &str| {
+            a.claim(name)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+                .ok_or_else(|| {
+                    OAuthError::invalid_client(format!("the client assertion has no {name} claim"))
+                })
+        };
+        let (iss, sub) = (claim("iss")?, claim("sub")?);
+        let urls = self.layout.urls(&zone.id);
+        let issuer_slash = format!("{}/", urls.issuer);
+        a.check_audience(&[
+            urls.token_endpoint.as_str(),
+            urls.issuer.as_str(),
+            issuer_slash.as_str(),
+        ])?;
+        if iss == sub && client_id.is_none_or(|c| c == iss) {
+            if let Some(client) = self.self_signed_client(zone, &a, &iss, now).await? {
+                return Ok(client);
+            }
+        }
+        self.workload_client(zone, &a, client_id, &iss, &sub).await
+    }
+
+    async fn self_signed_client(
+        &self,
+        zone: &Zone,
+        a: &Assertion,
+        id: &str,
+        now: u64,
+    ) -> Result<Option<Client>, OAuthError> {
+        let (client, keys) = match self.client(&zone.id, id).await? {
+            Some((c, _)) => match &c.kind {
+                CredentialKind::PublicKey { jwks_uri } => {
+                    (Client::of(&c), KeySource::Uri(jwks_uri.clone()))
+                }
+                CredentialKind::Url => (Client::of(&c), KeySource::Document(id.to_owned())),
+                _ => {
+                    return Err(OAuthError::invalid_client(
+                        "this client does not authenticate with a client assertion",
+                    ))
+                }
+            },
+            None => match self.protected_resource_application(zone, id).await? {
+                Some(application_id) => (
+                    Client {
+                        application_id,
+                        client_id: id.to_owned(),
+                    },
+                    KeySource::Document(id.to_owned()),
+                ),
+                None => return Ok(None),
+            },
+        };
+        let exp = a.exp().unwrap_or_default();
+        if exp > now + MAX_SELF_SIGNED_LIFETIME_SECS {
+            return Err(OAuthError::invalid_client(
+                "a private_key_jwt client assertion may be valid for at most one hour",
+            ));
+        }
+        let jti = a
+            .claim("jti")
+            .filter(|j| !j.is_empty() && j.len() <= 255)
+            .ok_or_else(|| {
+                OAuthError::invalid_client("the client assertion needs a jti (RFC 7523 §3)")
+            })?;
+        self.assertion_keys.verify(a, &keys).await?;
+        let first_use = self
+            .revocations
+            .consume_assertion_jti(
+                &zone.id,
+                &client.client_id,
+                jti,
+                Timestamp::from_micros(((exp + LEEWAY_SECS) * 1_000_000) as i64),
+                Timestamp::now(),
+            )
+            .await
+            .map_err(|e| internal(e.into()))?;
+        if !first_use {
+            return Err(OAuthError::invalid_client(
+                "this client assertion was already used; each jti is accepted once",
+            ));
+        }
+        Ok(Some(client))
+    }
+
+    /// The application providing the resource whose RFC 9728 metadata is
+    /// at `url` (`{origin}/.well-known/oauth-protected-resource{path}` for
+    /// the resource `{origin}{path}`).
+    async fn protected_resource_application(
+        &self,
+        zone: &Zone,
+        url: &str,
+    ) -> Result<Option<ApplicationId>, OAuthError> {
+        const PRM: &str = "/.well-known/oauth-protected-resource";
+        let Some(rest) = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"))
+        else {
+            return Ok(None);
+        };
+        let Some(slash) = rest.find('/') else {
+            return Ok(None);
+        };
+        let origin = &url[..url.len() - rest.len() + slash];
+        let Some(path) = rest[slash..].strip_prefix(PRM) else {
+            return Ok(None);
+        };
+        if !(path.is_empty() || path.starts_with('/')) || path.contains(['?', '#']) {
+            return Ok(None);
+        }
+        Ok(self
+            .resolve(&zone.id, &format!("{origin}{path}"))
+            .await?
+            .and_then(|r| r.application_id))
+    }
+
+    async fn token_credentials(
+        &self,
+        zone: &ZoneId,
+        subject: &str,
+    ) -> Result<Arc<Vec<Credential>>, OAuthError> {
+        let key = (zone.clone(), subject.to_owned());
+        if let Some(c) = self.token_credential_cache.get(&key) {
+            return Ok(c);
+        }
+        let c = Arc::new(
+            self.directory_store
+                .token_credentials_for_subject(zone, subject)
+                .await
+                .map_err(|e| internal(e.into()))?,
+        );
+        self.token_credential_cache.put(key, c.clone());
+        Ok(c)
+    }
+
+    async fn workload_client(
+        &self,
+        zone: &Zone,
+        a: &Assertion,
+        client_id: Option<&str>,
+        iss: &str,
+        sub: &str,
+    ) -> Result<Client, OAuthError> {
+        let candidates = self.token_credentials(&zone.id, sub).await?;
+        for c in candidates.iter() {
+            if client_id.is_some_and(|id| id != c.id.as_str() && id != c.application_id.as_str()) {
+                continue;
+            }
+            let CredentialKind::Token { provider_id, .. } = &c.kind else {
+                continue;
+            };
+            let Some(provider) = self.provider(&zone.id, provider_id).await? else {
+                continue;
+            };
+            let oauth2 = provider.protocols.as_ref().and_then(|p| p.oauth2.as_ref());
+            let issuer = oauth2
+                .and_then(|o| o.issuer.as_deref())
+                .unwrap_or(provider.identifier.as_str());
+            if issuer != iss {
+                continue;
+            }
+            let jwks_uri = match oauth2.and_then(|o| o.jwks_uri.clone()) {
+                Some(u) => u,
+                None => self.assertion_keys.issuer_jwks_uri(iss).await?,
+            };
+            self.assertion_keys
+                .verify(a, &KeySource::Uri(jwks_uri))
+                .await?;
+            self.record_application_session(zone, c, provider_id, iss, sub, a.exp())
+                .await;
+            return Ok(Client {
+                application_id: c.application_id.clone(),
+                client_id: c.id.to_string(),
+            });
+        }
+        Err(OAuthError::invalid_client(format!(
+            "no workload identity credential of this zone trusts issuer {iss:?} for subject {sub:?}"
+        )))
+    }
+
+    /// Records (or extends) the application session of a workload-identity
+    /// login, at most once per [`SESSION_RECORD_INTERVAL`] per node. A
+    /// failure to record does not fail the token request.
+    async fn record_application_session(
+        &self,
+        zone: &Zone,
+        credential: &Credential,
+        provider: &ProviderId,
+        issuer: &str,
+        subject: &str,
+        exp: Option<u64>,
+    ) {
+        let key = (
+            zone.id.clone(),
+            credential.application_id.clone(),
+            provider.clone(),
+            subject.to_owned(),
+        );
+        if self.sessions_recorded.get(&key).is_some() {
+            return;
+        }
+        self.sessions_recorded.put(key, ());
+        let now = Timestamp::now();
+        let expires_at = Timestamp::from_micros(
+            (exp.unwrap_or(now_secs() + DEFAULT_TOKEN_LIFETIME_SECS) as i64) * 1_000_000,
+        );
+        let store = &self.identity_store;
+        let result = async {
+            if store
+                .extend_application_session(
+                    &zone.id,
+                    &credential.application_id,
+                    provider,
+                    subject,
+                    expires_at,
+                    now,
+                )
+                .await?
+            {
+                return Ok(());
+            }
+            store
+                .insert_session(&Session {
+                    id: keyzone_domain::SessionId::generate(),
+                    zone_id: zone.id.clone(),
+                    parent_id: None,
+                    kind: SessionKind::Application {
+                        application_id: credential.application_id.clone(),
+                        provider_id: provider.clone(),
+                        issuer: issuer.to_owned(),
+                        subject: subject.to_owned(),
+                    },
+                    revoked: false,
+                    name: None,
+                    session_data: None,
+                    authenticated_at: Some(now),
+                    expires_at,
+                    created_at: now,
+                    updated_at: now,
+                })
+                .await
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::warn!(error = %e, zone = %zone.id, "could not record an application session");
         }
     }
 
@@ -424,11 +761,11 @@ impl TokenService {
         check_scopes(&resources, &scopes)?;
         match self.provider_kind(zone, &resources).await? {
             ProviderType::KeycardSts => {
-                let app = client.credential.application_id.to_string();
+                let app = client.application_id.to_string();
                 let issued = Issued {
                     sub: app.clone(),
                     sub_profile: "app",
-                    client_id: client.credential.identifier.clone(),
+                    client_id: client.client_id,
                     app_id: app,
                     act: None,
                     not_after: None,
@@ -452,21 +789,10 @@ impl TokenService {
                 // No provider configured: the zone's own token service.
                 None => ProviderType::KeycardSts,
                 Some(p) => {
-                    let key = (zone.id.clone(), p.clone());
-                    let kind = match self.provider_cache.get(&key) {
-                        Some(k) => k,
-                        None => {
-                            let k = self
-                                .directory_store
-                                .get_provider(&zone.id, p)
-                                .await
-                                .map_err(|e| internal(e.into()))?
-                                .map(|p| p.kind);
-                            self.provider_cache.put(key, k);
-                            k
-                        }
-                    };
-                    kind.ok_or_else(OAuthError::server_error)?
+                    self.provider(&zone.id, p)
+                        .await?
+                        .ok_or_else(OAuthError::server_error)?
+                        .kind
                 }
             };
             match kind {
@@ -571,10 +897,7 @@ impl TokenService {
             }
             other => {
                 let c = self.authenticate(zone, other).await?;
-                (
-                    c.credential.application_id.clone(),
-                    c.credential.identifier.clone(),
-                )
+                (c.application_id, c.client_id)
             }
         };
         let resources = self.resources(zone, form).await?;

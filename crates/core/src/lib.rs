@@ -5,9 +5,11 @@
 pub mod auth;
 pub mod authorization;
 pub mod cache;
+pub mod client_assertion;
 pub mod directory;
 pub mod error;
 pub mod identity;
+pub mod outbound;
 pub mod permissions;
 pub mod registration;
 pub mod secrets;

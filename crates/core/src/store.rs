@@ -498,6 +498,13 @@ pub trait DirectoryStore: Send + Sync {
         zone: &ZoneId,
         client_id: &str,
     ) -> Result<Option<(Credential, Option<Vec<u8>>)>, StoreError>;
+    /// Workload-identity (`token`) credentials for an assertion subject:
+    /// those naming exactly `subject`, then the `*` wildcards.
+    async fn token_credentials_for_subject(
+        &self,
+        zone: &ZoneId,
+        subject: &str,
+    ) -> Result<Vec<Credential>, StoreError>;
     async fn list_credentials(
         &self,
         zone: &ZoneId,
@@ -596,6 +603,18 @@ pub trait IdentityStore: Send + Sync {
 
     async fn insert_session(&self, s: &keyzone_domain::identity::Session)
         -> Result<(), StoreError>;
+    /// Extends the active, unexpired application session of this login
+    /// (application, provider, subject) to `expires_at`; false when there is
+    /// none, so the caller inserts one.
+    async fn extend_application_session(
+        &self,
+        zone: &ZoneId,
+        application: &keyzone_domain::ApplicationId,
+        provider: &keyzone_domain::ProviderId,
+        subject: &str,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
     async fn get_session(
         &self,
         zone: &ZoneId,
@@ -653,6 +672,17 @@ pub trait RevocationStore: Send + Sync {
         expires_at: Timestamp,
     ) -> Result<(), StoreError>;
     async fn is_token_revoked(&self, zone: &ZoneId, jti: &str) -> Result<bool, StoreError>;
-    /// Forgets revocations of tokens that have expired by `now`.
+    /// Forgets revocations of tokens, and client assertion jtis, that have
+    /// expired by `now`.
     async fn purge_revocations(&self, now: Timestamp) -> Result<u64, StoreError>;
+    /// Records the use of a client assertion's `jti` (RFC 7523 §3, item 7):
+    /// true the first time, false while an earlier use has not expired.
+    async fn consume_assertion_jti(
+        &self,
+        zone: &ZoneId,
+        client_id: &str,
+        jti: &str,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
 }

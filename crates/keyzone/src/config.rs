@@ -73,6 +73,12 @@ pub struct SettingsArgs {
     /// How often the key maintenance pass runs, in seconds [default: 3600].
     #[arg(long, env = "KEYZONE_KEY_MAINTENANCE_INTERVAL_SECS", global = true)]
     pub key_maintenance_interval_secs: Option<u64>,
+    /// Let outbound fetches (JWKS, discovery, client identity documents)
+    /// reach loopback and private addresses over plain http. For
+    /// development and tests only: it turns the SSRF guard off
+    /// [default: false].
+    #[arg(long, env = "KEYZONE_OUTBOUND_ALLOW_PRIVATE", global = true)]
+    pub outbound_allow_private: Option<bool>,
 }
 
 /// The same settings in `keyzone.toml`. Unknown keys are an error: a typo
@@ -93,6 +99,7 @@ struct FileSettings {
     aws_kms_endpoint: Option<String>,
     signing_key_rotation_days: Option<u32>,
     key_maintenance_interval_secs: Option<u64>,
+    outbound_allow_private: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,6 +164,9 @@ pub struct Config {
     /// `None`: no scheduled rotation.
     pub signing_key_rotation: Option<std::time::Duration>,
     pub key_maintenance_interval: std::time::Duration,
+    /// Development and tests only: outbound fetches may reach private
+    /// addresses and plain http.
+    pub outbound_allow_private: bool,
     /// Where file settings came from, if anywhere.
     pub config_file: Option<PathBuf>,
 }
@@ -282,6 +292,10 @@ impl Config {
             signing_key_rotation: (rotation_days > 0)
                 .then(|| std::time::Duration::from_secs(u64::from(rotation_days) * 86_400)),
             key_maintenance_interval: std::time::Duration::from_secs(maintenance),
+            outbound_allow_private: args
+                .outbound_allow_private
+                .or(file.outbound_allow_private)
+                .unwrap_or(false),
             listen,
             data_dir,
             database_url: DatabaseUrl(database_url),
@@ -362,6 +376,15 @@ impl Config {
             Some(e) => out.push_str(&format!("aws_kms_endpoint = {e:?}\n")),
             None => out.push_str("# aws_kms_endpoint unset: each key's regional AWS endpoint\n"),
         }
+        out.push_str(&format!(
+            "outbound_allow_private = {}{}\n",
+            self.outbound_allow_private,
+            if self.outbound_allow_private {
+                "  # development and tests only: the SSRF guard is off"
+            } else {
+                ""
+            }
+        ));
         out.push_str(&format!(
             "signing_key_rotation_days = {}\n",
             self.signing_key_rotation

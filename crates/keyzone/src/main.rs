@@ -359,6 +359,16 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let layout = IssuerLayout::new(&config.public_url, config.zone_domain.as_deref());
     let directory = Arc::new(Directory::new(store.clone(), vault.clone()));
     let secrets = Arc::new(Secrets::new(store.clone(), vault.clone()));
+    if config.outbound_allow_private {
+        tracing::warn!(
+            "KEYZONE_OUTBOUND_ALLOW_PRIVATE is on: outbound fetches may reach private addresses \
+             over plain http (development and tests only)"
+        );
+    }
+    let fetcher: Arc<dyn keyzone_core::outbound::Fetcher> = Arc::new(
+        keyzone_outbound::HttpFetcher::new(config.outbound_allow_private)
+            .map_err(anyhow::Error::msg)?,
+    );
     let state = Arc::new(AppState {
         zones: Zones::new(store.clone(), store.clone(), vault.clone(), signing.clone()),
         secrets: secrets.clone(),
@@ -366,13 +376,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         registrations: keyzone_core::registration::Registrations::new(store.clone()),
         tokens: keyzone_core::authorization::TokenService::new(
             store.clone(),
-            store.clone(),
-            store.clone(),
-            store.clone(),
             directory.clone(),
             secrets.clone(),
             signing.clone(),
             vault.clone(),
+            fetcher,
             layout.clone(),
         ),
         identity: Identity::new(store.clone()),

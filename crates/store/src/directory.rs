@@ -1048,6 +1048,27 @@ impl DirectoryStore for Store {
             .transpose()
     }
 
+    async fn token_credentials_for_subject(
+        &self,
+        zone: &ZoneId,
+        subject: &str,
+    ) -> Result<Vec<Credential>, StoreError> {
+        let sql = format!(
+            "SELECT {CREDENTIAL_COLUMNS} FROM application_credentials \
+             WHERE zone_id = $1 AND type = 'token' AND identifier IN ($2, '*') \
+             ORDER BY CASE WHEN identifier = '*' THEN 1 ELSE 0 END, created_at, id"
+        );
+        let rows: Vec<CredentialRow> = on_pool!(self, |p| {
+            sqlx::query_as(&sql)
+                .bind(zone.as_str())
+                .bind(subject)
+                .fetch_all(p)
+                .await
+        })
+        .map_err(map_sqlx_error)?;
+        rows.into_iter().map(Credential::try_from).collect()
+    }
+
     async fn list_credentials(
         &self,
         zone: &ZoneId,

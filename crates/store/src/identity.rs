@@ -280,6 +280,30 @@ macro_rules! exec {
 
 #[async_trait]
 impl IdentityStore for Store {
+    async fn extend_application_session(
+        &self,
+        zone: &ZoneId,
+        application: &keyzone_domain::ApplicationId,
+        provider: &keyzone_domain::ProviderId,
+        subject: &str,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let n = exec!(
+            self,
+            "UPDATE sessions SET expires_at = $5, authenticated_at = $6, updated_at = $6 \
+             WHERE zone_id = $1 AND session_type = 'application' AND application_id = $2 \
+             AND provider_id = $3 AND subject = $4 AND status = 'active' AND expires_at > $6",
+            zone.as_str(),
+            application.as_str(),
+            provider.as_str(),
+            subject,
+            expires_at.as_micros(),
+            now.as_micros()
+        )?;
+        Ok(n > 0)
+    }
+
     async fn insert_user(&self, u: &User) -> Result<(), StoreError> {
         exec!(
             self,
@@ -652,10 +676,41 @@ impl keyzone_core::store::RevocationStore for Store {
     }
 
     async fn purge_revocations(&self, now: Timestamp) -> Result<u64, StoreError> {
-        exec!(
+        let tokens = exec!(
             self,
             "DELETE FROM revoked_tokens WHERE expires_at <= $1",
             now.as_micros()
-        )
+        )?;
+        let jtis = exec!(
+            self,
+            "DELETE FROM client_assertion_jtis WHERE expires_at <= $1",
+            now.as_micros()
+        )?;
+        Ok(tokens + jtis)
+    }
+
+    async fn consume_assertion_jti(
+        &self,
+        zone: &ZoneId,
+        client_id: &str,
+        jti: &str,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        // A row left by an expired assertion (not yet purged) does not count
+        // as a use: it is taken over.
+        let n = exec!(
+            self,
+            "INSERT INTO client_assertion_jtis (zone_id, client_id, jti, expires_at) \
+             VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (zone_id, client_id, jti) DO UPDATE SET expires_at = excluded.expires_at \
+             WHERE client_assertion_jtis.expires_at <= $5",
+            zone.as_str(),
+            client_id,
+            jti,
+            expires_at.as_micros(),
+            now.as_micros()
+        )?;
+        Ok(n == 1)
     }
 }

@@ -40,6 +40,7 @@ both!(
     deleting_things_cleans_up_after_them,
     prefix_resolution,
     platform_providers_are_protected,
+    client_assertion_lookups_and_single_use_jtis,
 );
 
 struct S {
@@ -594,4 +595,150 @@ async fn platform_providers_are_protected(store: &Store) {
         s.dir.provider_client_secret(&zid, &p.id).await.unwrap(),
         None
     );
+}
+
+/// What the token endpoint needs for JWT client assertions: workload
+/// credentials by subject (exact before `*`), single-use jtis, and
+/// application sessions extended rather than duplicated — each scoped to
+/// its zone.
+async fn client_assertion_lookups_and_single_use_jtis(store: &Store) {
+    use keyzone_core::store::{IdentityStore, RevocationStore};
+    use keyzone_domain::identity::{Session, SessionKind};
+    use keyzone_domain::{SessionId, ZoneId};
+    let s = setup(store).await;
+    let (a, b) = (zone(&s, "A").await, zone(&s, "B").await);
+    let (dz, da) = (&s.zones, &s.admin);
+    let p = s
+        .dir
+        .create_provider(dz, da, &a, provider("https://issuer.test"))
+        .await
+        .unwrap();
+    let ap = s
+        .dir
+        .create_application(dz, da, &a, app("workload"), &[])
+        .await
+        .unwrap();
+    let mut made = Vec::new();
+    for subject in [None, Some("system:serviceaccount:ns:sa")] {
+        let (c, _) = s
+            .dir
+            .create_credential(
+                dz,
+                da,
+                &a,
+                ap.id.as_str(),
+                NewCredential::Token {
+                    provider_id: p.id.to_string(),
+                    subject: subject.map(str::to_owned),
+                },
+            )
+            .await
+            .unwrap();
+        made.push(c.id);
+    }
+    let (za, zb) = (ZoneId::parse(&a).unwrap(), ZoneId::parse(&b).unwrap());
+    let found = s
+        .store
+        .token_credentials_for_subject(&za, "system:serviceaccount:ns:sa")
+        .await
+        .unwrap();
+    assert_eq!(
+        found.iter().map(|c| c.id.clone()).collect::<Vec<_>>(),
+        vec![made[1].clone(), made[0].clone()],
+        "the exact subject comes before the wildcard"
+    );
+    let other = s
+        .store
+        .token_credentials_for_subject(&za, "someone-else")
+        .await
+        .unwrap();
+    assert_eq!(other.len(), 1, "only the wildcard");
+    assert!(s
+        .store
+        .token_credentials_for_subject(&zb, "system:serviceaccount:ns:sa")
+        .await
+        .unwrap()
+        .is_empty());
+
+    // jtis: once per client and zone, until they expire.
+    let now = Timestamp::now();
+    let later = Timestamp::from_micros(now.as_micros() + 60_000_000);
+    let st = &s.store;
+    assert!(st
+        .consume_assertion_jti(&za, "c", "j1", later, now)
+        .await
+        .unwrap());
+    assert!(!st
+        .consume_assertion_jti(&za, "c", "j1", later, now)
+        .await
+        .unwrap());
+    assert!(st
+        .consume_assertion_jti(&za, "c2", "j1", later, now)
+        .await
+        .unwrap());
+    assert!(st
+        .consume_assertion_jti(&zb, "c", "j1", later, now)
+        .await
+        .unwrap());
+    // After expiry the row no longer counts, and the purge removes it.
+    let after = Timestamp::from_micros(later.as_micros() + 1);
+    assert!(st
+        .consume_assertion_jti(
+            &za,
+            "c",
+            "j1",
+            Timestamp::from_micros(after.as_micros() + 60_000_000),
+            after
+        )
+        .await
+        .unwrap());
+    assert!(
+        st.purge_revocations(Timestamp::from_micros(after.as_micros() + 120_000_000))
+            .await
+            .unwrap()
+            >= 3
+    );
+
+    // Application sessions: extended while active, else the caller inserts.
+    let subject = "system:serviceaccount:ns:sa";
+    assert!(!st
+        .extend_application_session(&za, &ap.id, &p.id, subject, later, now)
+        .await
+        .unwrap());
+    let session = Session {
+        id: SessionId::generate(),
+        zone_id: za.clone(),
+        parent_id: None,
+        kind: SessionKind::Application {
+            application_id: ap.id.clone(),
+            provider_id: p.id.clone(),
+            issuer: "https://issuer.test".into(),
+            subject: subject.into(),
+        },
+        revoked: false,
+        name: None,
+        session_data: None,
+        authenticated_at: Some(now),
+        expires_at: later,
+        created_at: now,
+        updated_at: now,
+    };
+    st.insert_session(&session).await.unwrap();
+    let much_later = Timestamp::from_micros(later.as_micros() + 3_600_000_000);
+    assert!(st
+        .extend_application_session(&za, &ap.id, &p.id, subject, much_later, now)
+        .await
+        .unwrap());
+    assert_eq!(
+        st.get_session(&za, &session.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .expires_at,
+        much_later
+    );
+    assert!(!st
+        .extend_application_session(&zb, &ap.id, &p.id, subject, much_later, now)
+        .await
+        .unwrap());
 }
