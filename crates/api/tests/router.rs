@@ -1430,6 +1430,33 @@ async fn token_exchange_follows_dependencies() {
         .as_str()
         .unwrap()
         .contains("when_accessing"));
+    // A public client (auth method none) of the MCP application names itself.
+    let public = send(
+        &a.router,
+        req(
+            "POST",
+            &format!("/zones/{z}/application-credentials"),
+            Some(json!({"type": "public", "application_id": mcp_app, "identifier": "mcp-public"})),
+        ),
+    )
+    .await;
+    assert_eq!(public.status, 201, "{:?}", public.body);
+    let with_client_id = |client_id: &str| {
+        form(&token_path, None, &format!(
+            "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange&resource={api}&subject_token={subject_token}&subject_token_type={at}&client_id={client_id}"
+        ))
+    };
+    let r = send(&a.router, with_client_id("mcp-public")).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(
+        claims(r.body["access_token"].as_str().unwrap())["client_id"],
+        "mcp-public"
+    );
+    for confidential in [mcp_id.as_str(), "nobody"] {
+        let r = send(&a.router, with_client_id(confidential)).await;
+        assert_eq!(r.status, 401, "{confidential}: {:?}", r.body);
+        assert_eq!(r.body["error"], "invalid_client");
+    }
     // Impersonation is recognised and refused; a malformed one is a bad request.
     let b64 = |v: Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
     let su = format!(

@@ -895,6 +895,19 @@ impl TokenService {
                     })?;
                 (app.clone(), app.to_string())
             }
+            // A public client (`token_endpoint_auth_method: none`) names
+            // itself; token exchange needs no secret from it (RFC 6749
+            // §2.1: it cannot keep one), only the dependency rule below.
+            ClientAuth::None {
+                client_id: Some(id),
+            } => match self.client(&zone.id, &id).await? {
+                Some((c, _)) if c.kind == CredentialKind::Public => {
+                    (c.application_id.clone(), c.identifier.clone())
+                }
+                _ => return Err(OAuthError::invalid_client(
+                    "this client_id is not a public client of the zone; authenticate the client",
+                )),
+            },
             other => {
                 let c = self.authenticate(zone, other).await?;
                 (c.application_id, c.client_id)
