@@ -1040,3 +1040,122 @@ async fn two_nodes_agree_within_a_second() {
         .unwrap();
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A loopback HTTP server answering every request with `body`; counts hits.
+fn serve_json(body: Value) -> (u16, Arc<std::sync::atomic::AtomicUsize>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = hits.clone();
+    std::thread::spawn(move || {
+        for mut s in listener.incoming().map_while(Result::ok) {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let b = body.to_string();
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{b}",
+                b.len()
+            );
+        }
+    });
+    (port, hits)
+}
+
+fn token_request(port: u16, path: &str, body: &str) -> (u16, Value) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    parse_response(&raw).unwrap()
+}
+
+/// The SSRF guard of the real binary: a client whose keys are on loopback
+/// is refused without a connection being made, until the development
+/// setting KEYZONE_OUTBOUND_ALLOW_PRIVATE lets the fetch through.
+#[test]
+fn outbound_fetches_refuse_private_addresses_unless_allowed() {
+    use keyzone_crypto::signing::{Algorithm, SigningKey};
+    let (key, _) = SigningKey::generate(Algorithm::ES256, "k1").unwrap();
+    let (jwks_port, hits) = serve_json(json!({"keys": [key.public_jwk()]}));
+    let dir = temp_dir("ssrf");
+    let data = dir.join("data");
+    let api_key = "kz_ssrf_test_key_0123456789abcdef";
+    let envs = [
+        ("KEYZONE_BOOTSTRAP_API_KEY", api_key),
+        ("KEYZONE_PUBLIC_URL", "http://keyzone.test"),
+    ];
+    let server = Server::start(&data, &envs);
+    let port = server.port;
+    let post =
+        |path: String, body: Value| http(port, "POST", &path, Some(api_key), Some(&body)).unwrap();
+    let (_, z) = post("/zones".into(), json!({"name": "Guard"}));
+    let z = z["id"].as_str().unwrap().to_owned();
+    post(
+        format!("/zones/{z}/resources"),
+        json!({"identifier": "https://api.example.com", "name": "API"}),
+    );
+    let (_, app) = post(
+        format!("/zones/{z}/applications"),
+        json!({"identifier": "svc", "name": "Svc"}),
+    );
+    let (status, _) = post(
+        format!("/zones/{z}/application-credentials"),
+        json!({
+            "type": "public-key", "application_id": app["id"], "identifier": "svc-client",
+            "jwks_uri": format!("http://127.0.0.1:{jwks_port}/jwks")
+        }),
+    );
+    assert_eq!(status, 201);
+    let assertion = |jti: &str| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let t = keyzone_crypto::jwt::sign(
+            &key,
+            "JWT",
+            &json!({"iss": "svc-client", "sub": "svc-client", "aud": format!("http://keyzone.test/z/{z}"),
+                    "iat": now, "exp": now + 60, "jti": jti}),
+        );
+        format!(
+            "grant_type=client_credentials&resource=https%3A%2F%2Fapi.example.com\
+             &client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer\
+             &client_assertion={t}"
+        )
+    };
+    let token_path = format!("/z/{z}/oauth/token");
+    let (status, body) = token_request(port, &token_path, &assertion("a"));
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(body["error"], "invalid_client");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("public addresses"),
+        "{body}"
+    );
+    assert_eq!(
+        hits.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "no connection was made"
+    );
+    drop(server);
+
+    let mut allowed = envs.to_vec();
+    allowed.push(("KEYZONE_OUTBOUND_ALLOW_PRIVATE", "true"));
+    let server = Server::start(&data, &allowed);
+    let (status, body) = token_request(server.port, &token_path, &assertion("b"));
+    assert_eq!(status, 200, "{body}\n{}", server.log());
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert!(server
+        .log()
+        .contains("KEYZONE_OUTBOUND_ALLOW_PRIVATE is on"));
+}
