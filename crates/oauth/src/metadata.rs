@@ -5,6 +5,9 @@ use keyzone_domain::urls::ZoneUrls;
 use serde_json::{json, Value};
 
 /// What the zone actually supports, for the `*_supported` fields.
+/// The algorithms a client assertion may be signed with.
+pub const ASSERTION_ALGORITHMS: [&str; 3] = ["RS256", "ES256", "EdDSA"];
+
 pub struct Capabilities {
     pub dcr_enabled: bool,
     pub signing_algorithms: Vec<&'static str>,
@@ -24,14 +27,24 @@ pub fn authorization_server(urls: &ZoneUrls, caps: &Capabilities) -> Value {
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         // Only what the token endpoint serves today; the authorization code
-        // and refresh grants and private_key_jwt join these when built.
+        // and refresh grants join these when built.
         "grant_types_supported": [
             "client_credentials",
             "urn:ietf:params:oauth:grant-type:token-exchange"
         ],
         "token_endpoint_auth_methods_supported": [
-            "client_secret_basic", "client_secret_post", "none"
+            "client_secret_basic", "client_secret_post", "private_key_jwt", "none"
         ],
+        // RFC 8414 §2: required when private_key_jwt is listed.
+        "token_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGORITHMS,
+        "introspection_endpoint_auth_methods_supported": [
+            "client_secret_basic", "client_secret_post", "private_key_jwt"
+        ],
+        "introspection_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGORITHMS,
+        "revocation_endpoint_auth_methods_supported": [
+            "client_secret_basic", "client_secret_post", "private_key_jwt"
+        ],
+        "revocation_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGORITHMS,
         "code_challenge_methods_supported": ["S256"],
         "scopes_supported": ["openid", "email", "profile", "offline_access"],
         "subject_types_supported": ["public"],
