@@ -9,6 +9,11 @@
 # The suite also starts a mock AWS KMS (moto, from that venv) on a free loopback port
 # and points the server at it (KEYZONE_AWS_KMS_ENDPOINT); nothing reaches real AWS.
 #
+# The oauth4webapi tests (tests/js, run by tests/sdk/test_js_client.py) need Node and npm:
+# their packages are installed into tests/js/node_modules with `npm ci` whenever
+# tests/js/package-lock.json changes. Without node/npm those tests are skipped with a
+# loud message, unless CI=true, in which case this script fails.
+#
 # PostgreSQL: uses KEYZONE_TEST_POSTGRES_URL (an admin URL; the suite creates and
 # drops a kz_sdk_<hex> database through it) or, if unset, postgres@127.0.0.1:5432/test.
 # If neither is reachable the postgres run is SKIPPED, unless CI=true or
@@ -59,6 +64,33 @@ ensure_venv() {
   fi
 }
 
+JS_DIR="$ROOT/tests/js"
+JS_STAMP="$JS_DIR/node_modules/.keyzone-package-lock.sha256"
+
+ensure_node_modules() {
+  [ -f "$JS_DIR/package-lock.json" ] || return 0
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    if [ "${CI:-}" = "true" ] || [ "${CI:-}" = "1" ]; then
+      echo "sdk-tests: ERROR: node and npm are required for tests/js (CI=true) but are not installed" >&2
+      exit 1
+    fi
+    echo "=====================================================================" >&2
+    echo "  sdk-tests: node/npm not installed: the oauth4webapi tests" >&2
+    echo "  (tests/sdk/test_js_client.py) will be SKIPPED." >&2
+    echo "=====================================================================" >&2
+    return 0
+  fi
+  local want have=""
+  want="$(cat "$JS_DIR/package.json" "$JS_DIR/package-lock.json" | sha256sum | cut -d' ' -f1)"
+  [ -f "$JS_STAMP" ] && have="$(cat "$JS_STAMP")"
+  if [ "$have" != "$want" ]; then
+    echo "sdk-tests: npm ci in $JS_DIR"
+    (cd "$JS_DIR" && npm ci --no-audit --no-fund --loglevel=error) \
+      || { echo "sdk-tests: ERROR: npm ci in $JS_DIR failed" >&2; exit 1; }
+    echo "$want" > "$JS_STAMP"
+  fi
+}
+
 postgres_reachable() {
   if ! command -v psql >/dev/null 2>&1; then
     PG_REASON="psql is not installed"
@@ -84,6 +116,7 @@ case "$MODE" in
 esac
 
 ensure_venv
+ensure_node_modules
 
 declare -A RESULT=()
 FAILED=0

@@ -47,9 +47,28 @@ function discover() {
   return asPromise
 }
 
+// RFC 6749 §2.3.1 / Appendix B as oauth4webapi applies it to client_secret_basic: every character but [A-Za-z0-9] is
+// percent-encoded (a space becomes '+') before the base64 of "<client_id>:<client_secret>".
+function formUrlEncode(s) {
+  return encodeURIComponent(s).replace(/(?:[-_.!~*'()]|%20)/g, (c) =>
+    c === '%20' ? '+' : `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
+}
+
+function explainBasicRefusal(err) {
+  if (err instanceof oauth.WWWAuthenticateChallengeError && err.status === 401) {
+    assert.fail(
+      'client_secret_basic with the right secret was refused (401 invalid_client). oauth4webapi form-urlencodes ' +
+        'client_id and client_secret before base64 (RFC 6749 §2.3.1, Appendix B), so the decoded Basic value was ' +
+        `"${formUrlEncode(CLIENT_ID)}:${formUrlEncode(CLIENT_SECRET)}" for the secret "${CLIENT_SECRET}"; ` +
+        'the token endpoint must percent-decode both parts',
+    )
+  }
+  throw err
+}
+
 async function clientCredentials(as, auth, parameters) {
   const res = await oauth.clientCredentialsGrantRequest(as, client, auth, new URLSearchParams(parameters), insecure)
-  return oauth.processClientCredentialsResponse(as, client, res)
+  return oauth.processClientCredentialsResponse(as, client, res).catch(explainBasicRefusal)
 }
 
 function bearerRequest(token) {
@@ -108,6 +127,12 @@ test('discovery for another issuer is refused by the issuer check', async () => 
   assert.equal(err.code, oauth.JSON_ATTRIBUTE_COMPARISON, String(err))
 })
 
+test('the test credential exercises the form-urlencoding of client_secret_basic', () => {
+  // Set up by test_js_client.py: the secret has a character RFC 6749's encoding changes, so the Basic header differs
+  // from the raw "<client_id>:<client_secret>" (the keycardai clients send it raw; both must work).
+  assert.notEqual(formUrlEncode(CLIENT_SECRET), CLIENT_SECRET, `expected a secret containing '-' or '_', got ${CLIENT_SECRET}`)
+})
+
 test('client_credentials with client_secret_basic gives an RFC 9068 RS256 token that validateJwtAccessToken accepts', async () => {
   const as = await discover()
   const tokens = await clientCredentials(as, oauth.ClientSecretBasic(CLIENT_SECRET), { resource: RESOURCE, scope: 'read' })
@@ -147,7 +172,7 @@ test('client_credentials with client_secret_post; two resources give an aud arra
 
 test('validateJwtAccessToken refuses the token for another audience and with a broken signature', async () => {
   const as = await discover()
-  const { access_token: token } = await clientCredentials(as, oauth.ClientSecretBasic(CLIENT_SECRET), { resource: RESOURCE })
+  const { access_token: token } = await clientCredentials(as, oauth.ClientSecretPost(CLIENT_SECRET), { resource: RESOURCE })
 
   const aud = await rejects(validate(as, token, RESOURCE2), 'validation for another audience')
   assert.equal(aud.code, oauth.JWT_CLAIM_COMPARISON, String(aud))
@@ -178,7 +203,7 @@ test('a wrong secret gets 401 invalid_client with a Basic challenge', async () =
 test('an unknown resource gets a ResponseBodyError invalid_target', async () => {
   const as = await discover()
   const err = await rejects(
-    clientCredentials(as, oauth.ClientSecretBasic(CLIENT_SECRET), { resource: 'https://unknown.invalid/api' }),
+    clientCredentials(as, oauth.ClientSecretPost(CLIENT_SECRET), { resource: 'https://unknown.invalid/api' }),
     'a token for an unknown resource',
   )
   assert.ok(err instanceof oauth.ResponseBodyError, `expected ResponseBodyError, got ${err}`)
@@ -187,14 +212,14 @@ test('an unknown resource gets a ResponseBodyError invalid_target', async () => 
   assert.equal(typeof err.error_description, 'string')
 })
 
-test('introspection, revocation, then the token is inactive', async () => {
+test('introspection, revocation, then the token is inactive (client_secret_post)', async () => {
   const as = await discover()
-  const auth = oauth.ClientSecretBasic(CLIENT_SECRET)
+  const auth = oauth.ClientSecretPost(CLIENT_SECRET)
   const { access_token: token } = await clientCredentials(as, auth, { resource: RESOURCE })
 
-  const live = await oauth.processIntrospectionResponse(
-    as, client, await oauth.introspectionRequest(as, client, auth, token, insecure),
-  )
+  const live = await oauth
+    .processIntrospectionResponse(as, client, await oauth.introspectionRequest(as, client, auth, token, insecure))
+    .catch(explainBasicRefusal)
   assert.equal(live.active, true)
   assert.equal(live.client_id, CLIENT_ID)
   assert.equal(live.sub, APP_ID)
@@ -207,4 +232,15 @@ test('introspection, revocation, then the token is inactive', async () => {
     as, client, await oauth.introspectionRequest(as, client, auth, token, insecure),
   )
   assert.deepEqual(dead, { active: false })
+})
+
+test('introspection with client_secret_basic', async () => {
+  const as = await discover()
+  const { access_token: token } = await clientCredentials(as, oauth.ClientSecretPost(CLIENT_SECRET), { resource: RESOURCE })
+  const auth = oauth.ClientSecretBasic(CLIENT_SECRET)
+  const live = await oauth
+    .processIntrospectionResponse(as, client, await oauth.introspectionRequest(as, client, auth, token, insecure))
+    .catch(explainBasicRefusal)
+  assert.equal(live.active, true)
+  assert.equal(live.client_id, CLIENT_ID)
 })

@@ -6,7 +6,7 @@ web server publishing client documents. It serves:
 
   * `{issuer}/.well-known/openid-configuration` and `{issuer}/.well-known/oauth-authorization-server` with `issuer`
     and `jwks_uri` (each can be switched off, and the `issuer` they name can be overridden);
-  * `{issuer}/jwks` with the public halves of the published keys, with a configurable `Cache-Control`;
+  * `{issuer}/jwks` (`jwks_uri`) with the public halves of the published keys, with a configurable `Cache-Control`;
   * any JSON document at any path (`serve(path, body)`), e.g. an RFC 9728 protected resource metadata document
     `{"resource": ..., "jwks_uri": ...}` or a client identity document.
 
@@ -111,7 +111,10 @@ class _Server(ThreadingHTTPServer):
 class LoopbackIssuer:
     """An OIDC-style issuer and document server on http://127.0.0.1:<free port>."""
 
-    def __init__(self, *, alg: str = "RS256", jwks_cache_control: str = "max-age=300") -> None:
+    def __init__(self, *, alg: str = "RS256", jwks_cache_control: str = "max-age=300", issuer_path: str = "") -> None:
+        """`issuer_path` (e.g. "/id/ABC123", as EKS or Azure issuers have) is appended to the origin to form the
+        issuer; the discovery documents and the JWKS then live under it."""
+        assert issuer_path == "" or (issuer_path.startswith("/") and not issuer_path.endswith("/")), issuer_path
         self._lock = threading.Lock()
         self._hits: List[str] = []
         self.documents: Dict[str, Tuple[int, Any, Dict[str, str]]] = {}
@@ -125,9 +128,10 @@ class LoopbackIssuer:
         self._httpd.owner = self
         self.port = self._httpd.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        self.issuer = self.url
-        self.jwks_uri = self.url + JWKS_PATH
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name=f"loopback-issuer-{self.port}", daemon=True)
+        self.issuer_path = issuer_path
+        self.issuer = self.url + issuer_path
+        self.jwks_uri = self.issuer + JWKS_PATH
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name=f"loopback-issuer-{self.port}", daemon=True)
         self._thread.start()
 
     # ---------------------------------------------------------------- serving
@@ -147,11 +151,11 @@ class LoopbackIssuer:
             if path in self.documents:
                 return self.documents[path]
             metadata = {"issuer": self.discovery_issuer or self.issuer, "jwks_uri": self.jwks_uri}
-            if path == OPENID_CONFIGURATION and self.openid_configuration:
+            if path == self.issuer_path + OPENID_CONFIGURATION and self.openid_configuration:
                 return 200, {**metadata, "subject_types_supported": ["public"], "id_token_signing_alg_values_supported": ["RS256"]}, {}
-            if path == OAUTH_METADATA and self.oauth_metadata:
+            if path == self.issuer_path + OAUTH_METADATA and self.oauth_metadata:
                 return 200, metadata, {}
-            if path == JWKS_PATH:
+            if path == self.issuer_path + JWKS_PATH:
                 return 200, self.jwks(), {"Cache-Control": self.jwks_cache_control}
         return 404, {"error": "not_found"}, {}
 

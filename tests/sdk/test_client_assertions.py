@@ -10,11 +10,14 @@ What is exercised:
   * workload identity: an application credential `{"type": "token", "provider_id", "subject"}` trusting a provider
     whose issuer is the loopback issuer; found by (iss, sub) without client_id, narrowed by client_id = the credential
     id or the application id, a wildcard-subject credential, refusals (wrong subject, wrong issuer, unknown key, wrong
-    aud, expired), reuse of one token, keys via OpenID discovery, via RFC 8414 metadata, via
-    `protocols.oauth2.jwks_uri`, the provider identifier as issuer, key rotation (the unknown-kid refetch and its
-    30 s limit), the application session it records, 503 when the issuer cannot be reached;
-  * private_key_jwt with a `public-key` credential: success (RS256, ES256, EdDSA), jti single use, jti required,
-    lifetime <= 1 h, wrong key, alg none / HS256, audience and time checks, 503 for an unreachable JWKS;
+    aud, expired, not yet valid), reuse of one token, keys via OpenID discovery (also for an issuer with a path),
+    via RFC 8414 metadata, via `protocols.oauth2.jwks_uri`, the provider identifier as issuer, the discovery
+    document's exact issuer, key rotation (the unknown-kid refetch and its 30 s limit: this test sleeps ~31 s), the
+    application session it records, 503 when the issuer or its JWKS cannot be fetched (refused, 500, a redirect);
+  * private_key_jwt with a `public-key` credential: success (RS256, ES256, EdDSA), jti single use (also under
+    concurrent replay), jti required, lifetime <= 1 h, wrong key, JWKS keys for another use/alg/kty ignored, alg
+    none / HS256 / RS512 / PS256, audience and time checks, form errors, 503 for an unreachable JWKS;
+  * deleted credentials stop authenticating (after the token endpoint's 1 s lookup cache);
   * a `url` credential (the document at the URL names `jwks_uri` or inline `jwks`);
   * the unregistered URL identity keycardai-oauth's WebIdentity sends (iss = sub = the resource's
     `/.well-known/oauth-protected-resource{path}` URL, no client_id), with the library's own WebIdentity for real
@@ -31,14 +34,18 @@ import asyncio
 import base64
 import json
 import secrets
+import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 from urllib.parse import parse_qsl
 
 import httpx
 import pytest
+from joserfc import jwt
+from joserfc.jwk import RSAKey
 from keycardai_api import KeycardAPI
 from keycardai_api.types import Zone
 from keycardai_api.types.zones import PublicKey, Token, URL
@@ -68,6 +75,7 @@ from sdk_processes import free_port
 from sdk_support import unique_name
 from test_oauth_client import (
     GRANT_TOKEN_EXCHANGE,
+    LOOKUP_TTL,
     RecordingTransport,
     assert_raw_oauth_error,
     expect_protocol_error,
@@ -454,12 +462,36 @@ def test_workload_issuer_unreachable_is_temporarily_unavailable(client, setup, i
     token = idp.token("svc-e", setup.token_endpoint, iss=gone)
     refused(setup.issuer, token, "issuer whose discovery cannot be fetched", status=503, error="temporarily_unavailable")
     # A jwks_uri that cannot be fetched (connection refused, or a 500) is the same.
-    for jwks_uri in (dead_url() + "/jwks", idp.serve("/broken-jwks", {"error": "boom"}, status=500)):
+    # So is one that redirects (outbound fetches follow no redirects): the target is never fetched.
+    redirect = idp.serve("/moved-jwks", b"", status=302, headers={"Location": idp.jwks_uri})
+    for jwks_uri in (dead_url() + "/jwks", idp.serve("/broken-jwks", {"error": "boom"}, status=500), redirect):
         p2 = new_workload_provider(client, setup.zone.id, idp, jwks_uri=jwks_uri)
         sub = f"svc-{secrets.token_hex(3)}"
         new_token_credential(client, setup.zone.id, setup.app_id, p2.id, sub)
         refused(setup.issuer, idp.token(sub, setup.token_endpoint), f"unreachable jwks_uri {jwks_uri}", status=503,
                 error="temporarily_unavailable")
+    assert idp.hits(JWKS_PATH) == 0, f"expected the redirect not to be followed, got {idp.paths()}"
+
+
+def test_workload_issuer_with_path(client, setup):
+    """Issuers with a path (EKS `https://oidc.eks.<region>.amazonaws.com/id/<id>`, Azure `.../<tenant>/v2.0`): the
+    discovery document is `{issuer}/.well-known/openid-configuration`."""
+    with LoopbackIssuer(issuer_path=f"/id/{secrets.token_hex(8).upper()}") as idp:
+        p = new_workload_provider(client, setup.zone.id, idp)
+        cred = new_token_credential(client, setup.zone.id, setup.app_id, p.id, "system:serviceaccount:default:agent")
+        resp = grant(setup.issuer, idp.token("system:serviceaccount:default:agent", setup.token_endpoint))
+        assert_app_token(resp.access_token, setup.issuer, app_id=setup.app_id, client_id=cred.id)
+        assert idp.paths() == [idp.issuer_path + OPENID_CONFIGURATION, idp.issuer_path + JWKS_PATH], idp.paths()
+
+
+def test_deleted_credentials_stop_authenticating(client, setup, idp, workload, pk):
+    grant(setup.issuer, idp.token(workload.subject, setup.token_endpoint))
+    grant(setup.issuer, self_signed(pk.key, pk.client_id, setup.token_endpoint))
+    client.zones.application_credentials.delete(workload.credential.id, zone_id=setup.zone.id)
+    client.zones.application_credentials.delete(pk.credential.id, zone_id=setup.zone.id)
+    time.sleep(LOOKUP_TTL)
+    refused(setup.issuer, idp.token(workload.subject, setup.token_endpoint), "workload token after its credential was deleted")
+    refused(setup.issuer, self_signed(pk.key, pk.client_id, setup.token_endpoint), "private_key_jwt after its credential was deleted")
 
 
 def test_workload_key_rotation(setup, idp, workload):
@@ -579,6 +611,26 @@ def test_private_key_jwt_replay_refused(setup, pk):
     grant(setup.issuer, self_signed(pk.key, pk.client_id, setup.token_endpoint))
 
 
+def test_private_key_jwt_concurrent_replay_accepts_one(setup, pk):
+    """The jti is consumed atomically: of simultaneous requests with one assertion, exactly one gets a token."""
+    assertion = self_signed(pk.key, pk.client_id, setup.token_endpoint)
+    form = {"grant_type": "client_credentials", "resource": API, "client_assertion": assertion, "client_assertion_type": JWT_BEARER}
+    barrier = threading.Barrier(8)
+
+    def attempt(_: int) -> httpx.Response:
+        with httpx.Client(timeout=30.0, trust_env=False) as h:
+            barrier.wait()
+            return h.post(setup.token_endpoint, data=form)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(attempt, range(8)))
+    statuses = sorted(r.status_code for r in answers)
+    assert statuses == [200] + [401] * 7, f"expected exactly one 200 and seven 401, got {statuses}: {[r.text[:120] for r in answers]}"
+    for r in answers:
+        if r.status_code == 401:
+            assert_raw_oauth_error(r, 401, "invalid_client", "concurrent replay")
+
+
 def test_private_key_jwt_requires_jti(setup, pk):
     refused(setup.issuer, self_signed(pk.key, pk.client_id, setup.token_endpoint, jti=DROP), "no jti", hint="jti")
     refused(setup.issuer, self_signed(pk.key, pk.client_id, setup.token_endpoint, jti=""), "empty jti", hint="jti")
@@ -608,12 +660,33 @@ def test_private_key_jwt_wrong_key(setup, pk):
     refused(setup.issuer, tampered, "tampered payload", hint="signature")
 
 
+def test_jwks_keys_for_another_use_or_algorithm_are_not_used(client, setup, rs):
+    key = SigningKey()
+    for label, jwk in (("use enc", {**key.public(), "use": "enc"}), ("alg RS512", {**key.public(), "alg": "RS512"}),
+                       ("kty EC", {**SigningKey(alg="ES256").public(), "kid": key.kid})):
+        uri = rs.serve(f"/jwks-{secrets.token_hex(3)}.json", {"keys": [jwk]})
+        cred = new_public_key_credential(client, setup.zone.id, setup.app_id, uri)
+        refused(setup.issuer, self_signed(key, cred.identifier, setup.token_endpoint), f"JWKS whose only key has {label}", hint="signature")
+    # The same key without those restrictions verifies.
+    uri = rs.serve("/jwks-ok.json", {"keys": [{k: v for k, v in key.public().items() if k not in ("use", "alg")}]})
+    cred = new_public_key_credential(client, setup.zone.id, setup.app_id, uri)
+    resp = grant(setup.issuer, self_signed(key, cred.identifier, setup.token_endpoint))
+    assert_app_token(resp.access_token, setup.issuer, app_id=setup.app_id, client_id=cred.identifier)
+
+
 def test_unsigned_and_symmetric_assertions_refused(setup, pk, idp, workload):
     t = now()
     for who, sub in ((pk.client_id, pk.client_id), (idp.issuer, workload.subject)):
         claims = {"iss": who, "sub": sub, "aud": setup.token_endpoint, "jti": str(uuid.uuid4()), "iat": t, "exp": t + 60}
         refused(setup.issuer, unsigned_token(claims), f"alg none ({who})", hint="alg")
         refused(setup.issuer, hs256_token(claims), f"HS256 ({who})", hint="alg")
+    # Asymmetric algorithms other than RS256/ES256/EdDSA, properly signed with the client's RSA key (the same key
+    # material, without its `alg` restriction).
+    claims = {"iss": pk.client_id, "sub": pk.client_id, "aud": setup.token_endpoint, "jti": str(uuid.uuid4()), "iat": t, "exp": t + 60}
+    unrestricted = RSAKey.import_key({k: v for k, v in pk.key.key.as_dict(private=True).items() if k not in ("alg", "use")})
+    for alg in ("RS512", "PS256"):
+        signed = jwt.encode({"alg": alg, "kid": pk.key.kid}, claims, unrestricted, algorithms=[alg])
+        refused(setup.issuer, signed, f"alg {alg}", hint="alg")
     for garbage in ("not-a-jwt", "a.b.c", "e30.e30.", self_signed(pk.key, pk.client_id, setup.token_endpoint) + "x"):
         refused(setup.issuer, garbage, f"malformed assertion {garbage[:20]!r}")
 

@@ -1743,6 +1743,25 @@ async fn client_assertions_authenticate_applications() {
         assert_eq!(claims["client_id"], wc.as_str());
         assert_eq!(claims["keycard_app_id"], svc.as_str());
     }
+    // The same subject under another provider is another workload.
+    let p2 = id(&send(
+        &a.router,
+        post(
+            format!("/zones/{z}/providers"),
+            json!({"identifier": "https://other-issuer.test", "name": "Other cluster"}),
+        ),
+    )
+    .await
+    .body);
+    let r = send(&a.router, post(format!("/zones/{z}/application-credentials"), json!({
+        "type": "token", "application_id": mcp, "provider_id": p2, "subject": "system:serviceaccount:ns:svc"
+    }))).await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let r = send(&a.router, cc(&t, None)).await;
+    assert_eq!(
+        jwt_claims(r.body["access_token"].as_str().unwrap())["keycard_app_id"],
+        svc.as_str()
+    );
     denied(
         &send(&a.router, cc(&t, Some(&mcp))).await,
         "another application's id",
@@ -1841,4 +1860,25 @@ async fn client_assertions_authenticate_applications() {
         fetcher.fetches.load(std::sync::atomic::Ordering::SeqCst),
         before
     );
+}
+
+/// RFC 6749 §2.3.1: strict clients form-urlencode the Basic pair; the
+/// official Keycard clients do not. Both readings authenticate.
+#[tokio::test]
+async fn basic_credentials_raw_or_form_urlencoded() {
+    let a = app().await;
+    let (z, id, secret) = oauth_fixture(&a).await;
+    let encoded: String = form_urlencoded::byte_serialize(secret.as_bytes())
+        .collect::<String>()
+        .replace('-', "%2D")
+        .replace('_', "%5F");
+    let path = format!("/z/{z}/oauth/token");
+    let body = "grant_type=client_credentials&resource=https%3A%2F%2Fapi.example.com";
+    for s in [secret.as_str(), encoded.as_str()] {
+        let r = send(&a.router, form(&path, Some((&id, s)), body)).await;
+        assert_eq!(r.status, 200, "{s}: {:?}", r.body);
+    }
+    let r = send(&a.router, form(&path, Some((&id, "wrong%2Dsecret")), body)).await;
+    assert_eq!(r.status, 401);
+    a.db.cleanup().await;
 }

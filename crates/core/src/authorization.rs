@@ -406,24 +406,22 @@ impl TokenService {
     /// digest is compared in constant time. Unknown clients and wrong
     /// secrets get the same answer.
     async fn authenticate(&self, zone: &Zone, auth: ClientAuth) -> Result<Client, OAuthError> {
-        let denied = || OAuthError::invalid_client("client authentication failed");
         match auth {
-            ClientAuth::Secret { client_id, secret } => {
-                let found = self.client(&zone.id, &client_id).await?;
-                let given = self
-                    .vault
-                    .credential_digest(&zone.id, secret.as_bytes())
-                    .await
-                    .map_err(internal)?;
-                match found {
-                    Some((credential, Some(stored)))
-                        if credential.kind == CredentialKind::Password
-                            && bool::from(stored.as_slice().ct_eq(&given)) =>
-                    {
-                        Ok(Client::of(&credential))
-                    }
-                    _ => Err(denied()),
+            ClientAuth::Secret {
+                client_id,
+                secret,
+                decoded,
+            } => {
+                if let Some(c) = self.check_secret(zone, &client_id, &secret).await? {
+                    return Ok(c);
                 }
+                // RFC 6749 §2.3.1: a strict client form-urlencoded the pair.
+                if let Some((id, secret)) = decoded {
+                    if let Some(c) = self.check_secret(zone, &id, &secret).await? {
+                        return Ok(c);
+                    }
+                }
+                Err(OAuthError::invalid_client("client authentication failed"))
             }
             ClientAuth::Assertion {
                 client_id,
@@ -437,6 +435,31 @@ impl TokenService {
                  private_key_jwt or a workload identity assertion)",
             )),
         }
+    }
+
+    async fn check_secret(
+        &self,
+        zone: &Zone,
+        client_id: &str,
+        secret: &str,
+    ) -> Result<Option<Client>, OAuthError> {
+        let found = self.client(&zone.id, client_id).await?;
+        // The digest is computed even for an unknown client, so both take
+        // the same time.
+        let given = self
+            .vault
+            .credential_digest(&zone.id, secret.as_bytes())
+            .await
+            .map_err(internal)?;
+        Ok(match found {
+            Some((credential, Some(stored)))
+                if credential.kind == CredentialKind::Password
+                    && bool::from(stored.as_slice().ct_eq(&given)) =>
+            {
+                Some(Client::of(&credential))
+            }
+            _ => None,
+        })
     }
 
     /// RFC 7523 client assertions. Who an assertion stands for:

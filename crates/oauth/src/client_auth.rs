@@ -13,7 +13,13 @@ pub const ASSERTION_TYPE_JWT_BEARER: &str =
 #[derive(Clone, PartialEq, Eq)]
 pub enum ClientAuth {
     /// `client_secret_basic` or `client_secret_post`.
-    Secret { client_id: String, secret: String },
+    Secret {
+        client_id: String,
+        secret: String,
+        /// Basic only: the pair form-urlencoding-decoded, when that reads
+        /// differently (see [`parse_basic`]).
+        decoded: Option<(String, String)>,
+    },
     /// `private_key_jwt` or a workload-identity token (RFC 7523).
     Assertion {
         client_id: Option<String>,
@@ -35,9 +41,12 @@ impl fmt::Debug for ClientAuth {
     }
 }
 
-/// `Basic base64(client_id:client_secret)`. RFC 6749 §2.3.1 asks clients to
-/// form-urlencode both parts first; the official Keycard clients do not, so
-/// the parts are taken as they are.
+/// `Basic base64(client_id:client_secret)`. RFC 6749 §2.3.1 (and Appendix
+/// B) has clients form-urlencode both parts first, and strict clients
+/// (oauth4webapi) do: a generated secret's `-`/`_` arrive as `%2D`/`%5F`.
+/// The official Keycard clients do not encode. So the parts are taken as
+/// they are, and the decoded reading is offered as a second candidate when
+/// it differs; the caller tries the raw pair first.
 fn parse_basic(header: &str) -> Result<(String, String), OAuthError> {
     let bad = || OAuthError::invalid_client("malformed Basic authorization header");
     let (scheme, rest) = header.split_once(' ').ok_or_else(bad)?;
@@ -72,16 +81,25 @@ pub fn parse(authorization: Option<&str>, form: &Form) -> Result<ClientAuth, OAu
         ));
     }
     if let Some((id, secret)) = basic {
+        let decode = |v: &str| -> String {
+            form_urlencoded::parse(format!("x={v}").as_bytes())
+                .next()
+                .map(|(_, d)| d.into_owned())
+                .unwrap_or_default()
+        };
+        let (did, dsecret) = (decode(&id), decode(&secret));
         // A body client_id must agree with the Basic one (the confidential
-        // PKCE client sends both).
-        if form_id.is_some_and(|f| f != id) {
+        // PKCE client sends both), in either reading.
+        if form_id.is_some_and(|f| f != id && f != did) {
             return Err(OAuthError::invalid_request(
                 "client_id in the body differs from the authenticated client",
             ));
         }
+        let decoded = (did != id || dsecret != secret).then_some((did, dsecret));
         return Ok(ClientAuth::Secret {
             client_id: id,
             secret,
+            decoded,
         });
     }
     if let Some(secret) = form_secret {
@@ -90,6 +108,7 @@ pub fn parse(authorization: Option<&str>, form: &Form) -> Result<ClientAuth, OAu
         return Ok(ClientAuth::Secret {
             client_id: id.to_owned(),
             secret: secret.to_owned(),
+            decoded: None,
         });
     }
     if let Some(a) = assertion {
@@ -122,15 +141,33 @@ mod tests {
     }
 
     #[test]
-    fn basic_is_not_url_decoded() {
+    fn basic_is_read_raw_and_decoded() {
         let h = format!("Basic {}", STANDARD.encode("app%41:se:cret"));
         assert_eq!(
             parse(Some(&h), &form(&[])).unwrap(),
             ClientAuth::Secret {
                 client_id: "app%41".into(),
-                secret: "se:cret".into()
+                secret: "se:cret".into(),
+                decoded: Some(("appA".into(), "se:cret".into())),
             }
         );
+        // RFC 6749 Appendix B encoding of a generated secret.
+        let h = format!("Basic {}", STANDARD.encode("abc:x%2Dy%5Fz"));
+        match parse(Some(&h), &form(&[])).unwrap() {
+            ClientAuth::Secret {
+                secret, decoded, ..
+            } => {
+                assert_eq!(secret, "x%2Dy%5Fz");
+                assert_eq!(decoded, Some(("abc".into(), "x-y_z".into())));
+            }
+            other => panic!("{other:?}"),
+        }
+        // Nothing to decode: no second reading.
+        let h = format!("Basic {}", STANDARD.encode("abc:x-y_z"));
+        assert!(matches!(
+            parse(Some(&h), &form(&[])).unwrap(),
+            ClientAuth::Secret { decoded: None, .. }
+        ));
     }
 
     #[test]
@@ -147,7 +184,8 @@ mod tests {
             parse(None, &form(&[("client_id", "a"), ("client_secret", "s")])).unwrap(),
             ClientAuth::Secret {
                 client_id: "a".into(),
-                secret: "s".into()
+                secret: "s".into(),
+                decoded: None,
             }
         );
         assert_eq!(
