@@ -1430,6 +1430,37 @@ async fn token_exchange_follows_dependencies() {
         .as_str()
         .unwrap()
         .contains("when_accessing"));
+    // An expired token of this zone, validly signed, is not a live subject.
+    let ring = a
+        .state
+        .signing
+        .key_ring(&keyzone_domain::ZoneId::parse(&z).unwrap())
+        .await
+        .unwrap();
+    let mut stale = claims(&subject_token);
+    stale["exp"] = json!(stale["iat"].as_u64().unwrap() - 1);
+    let expired = keyzone_crypto::jwt::sign_parts(
+        &ring.current,
+        &ring.access_token_header,
+        stale.to_string().as_bytes(),
+    );
+    let r = send(&a.router, exchange(None, &expired, at, api)).await;
+    assert_eq!(r.status, 400, "{:?}", r.body);
+    assert_eq!(r.body["error"], "invalid_request");
+    // The same claims, freshly signed, are accepted: only exp differed.
+    let mut fresh = claims(&subject_token);
+    fresh["jti"] = json!("fresh-copy");
+    let resigned = keyzone_crypto::jwt::sign_parts(
+        &ring.current,
+        &ring.access_token_header,
+        fresh.to_string().as_bytes(),
+    );
+    assert_eq!(
+        send(&a.router, exchange(None, &resigned, at, api))
+            .await
+            .status,
+        200
+    );
     // A public client (auth method none) of the MCP application names itself.
     let public = send(
         &a.router,
