@@ -191,6 +191,12 @@ pub enum KeySource {
     Document(String),
 }
 
+/// The keys a client identity document names.
+pub enum DocumentKeys {
+    JwksUri(String),
+    Jwks(Value),
+}
+
 fn fetch_error(e: FetchError, what: &str) -> OAuthError {
     match e {
         FetchError::Refused(url) => OAuthError::invalid_client(format!(
@@ -222,25 +228,22 @@ impl AssertionKeys {
                 "the client assertion's signature does not verify with the client's keys",
             )
         };
-        let resolved;
-        let source = match source {
-            KeySource::Document(url) => {
-                resolved = self.identity_document_keys(url).await?;
-                &resolved
+        let verify_inline = |jwks: &Value| {
+            if a.candidates(jwks).iter().any(|k| a.verifies_with(k)) {
+                Ok(())
+            } else {
+                Err(bad_signature())
             }
-            other => other,
         };
         let url = match source {
-            KeySource::Document(_) => return Err(bad_signature()),
-            KeySource::Inline(jwks) => {
-                return if a.candidates(jwks).iter().any(|k| a.verifies_with(k)) {
-                    Ok(())
-                } else {
-                    Err(bad_signature())
-                };
-            }
-            KeySource::Uri(url) => url,
+            KeySource::Uri(url) => url.clone(),
+            KeySource::Inline(jwks) => return verify_inline(jwks),
+            KeySource::Document(doc) => match self.identity_document_keys(doc).await? {
+                DocumentKeys::JwksUri(url) => url,
+                DocumentKeys::Jwks(jwks) => return verify_inline(&jwks),
+            },
         };
+        let url = url.as_str();
         let jwks = self
             .documents
             .get(url)
@@ -300,17 +303,17 @@ impl AssertionKeys {
 
     /// The keys a URL client identity document names: its `jwks_uri`, or
     /// inline `jwks`.
-    pub async fn identity_document_keys(&self, url: &str) -> Result<KeySource, OAuthError> {
+    pub async fn identity_document_keys(&self, url: &str) -> Result<DocumentKeys, OAuthError> {
         let doc = self
             .documents
             .get(url)
             .await
             .map_err(|e| fetch_error(e, "the client identity document"))?;
         if let Some(uri) = doc.get("jwks_uri").and_then(Value::as_str) {
-            return Ok(KeySource::Uri(uri.to_owned()));
+            return Ok(DocumentKeys::JwksUri(uri.to_owned()));
         }
         if let Some(jwks) = doc.get("jwks").filter(|j| j.is_object()) {
-            return Ok(KeySource::Inline(jwks.clone()));
+            return Ok(DocumentKeys::Jwks(jwks.clone()));
         }
         Err(OAuthError::invalid_client(format!(
             "the client identity document at {url} has neither jwks_uri nor jwks"
