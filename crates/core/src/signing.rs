@@ -41,6 +41,7 @@ pub struct KeyRing {
     /// The published public keys by kid, for verifying the zone's own tokens.
     pub verification_keys: HashMap<String, (Algorithm, serde_json::Value)>,
     loaded: Instant,
+    reloading: std::sync::atomic::AtomicBool,
 }
 
 impl KeyRing {
@@ -167,7 +168,13 @@ impl SigningKeys {
     /// seconds so that a rotation on another node is picked up.
     pub async fn key_ring(&self, zone: &ZoneId) -> Result<Arc<KeyRing>, CoreError> {
         if let Some(r) = self.rings.read().expect("ring lock").get(zone) {
-            if r.loaded.elapsed() < RING_TTL {
+            let age = r.loaded.elapsed();
+            // Expired: one caller reloads while the others keep the ring
+            // briefly (see `crate::cache`), instead of all reloading at once.
+            if age < RING_TTL
+                || (age < RING_TTL + crate::cache::REFRESH_GRACE
+                    && r.reloading.swap(true, std::sync::atomic::Ordering::AcqRel))
+            {
                 return Ok(r.clone());
             }
         }
@@ -200,6 +207,7 @@ impl SigningKeys {
             jwks: serde_json::json!({ "keys": jwks }).to_string().into(),
             verification_keys,
             loaded: Instant::now(),
+            reloading: std::sync::atomic::AtomicBool::new(false),
         });
         self.rings
             .write()
