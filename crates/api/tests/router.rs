@@ -1552,6 +1552,13 @@ async fn credential_lists_ignore_owner_type() {
     a.db.cleanup().await;
 }
 
+/// POSTs `body` to the management API and returns the new object's id.
+async fn create(router: &Router, path: impl Into<String>, body: Value) -> String {
+    let r = send(router, req("POST", &path.into(), Some(body))).await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    r.body["id"].as_str().unwrap().to_owned()
+}
+
 /// Documents served to the token endpoint's outbound fetches, from memory.
 #[derive(Default)]
 struct StaticFetcher {
@@ -1608,33 +1615,22 @@ async fn client_assertions_authenticate_applications() {
     let a = app_with_fetcher(None, fetcher.clone()).await;
     let post = |path: String, body: Value| req("POST", &path, Some(body));
     let id = |v: &Value| v["id"].as_str().unwrap().to_owned();
-    let z = id(&send(
-        &a.router,
-        post("/zones".into(), json!({"name": "Assertions"})),
-    )
-    .await
-    .body);
+    let z = create(&a.router, "/zones", json!({"name": "Assertions"})).await;
     let issuer = format!("http://kz.test/z/{z}");
     let token_endpoint = format!("{issuer}/oauth/token");
     let token_path = format!("/z/{z}/oauth/token");
-    let svc = id(&send(
+    let svc = create(
         &a.router,
-        post(
-            format!("/zones/{z}/applications"),
-            json!({"identifier": "svc", "name": "Svc"}),
-        ),
+        format!("/zones/{z}/applications"),
+        json!({"identifier": "svc", "name": "Svc"}),
     )
-    .await
-    .body);
-    let mcp = id(&send(
+    .await;
+    let mcp = create(
         &a.router,
-        post(
-            format!("/zones/{z}/applications"),
-            json!({"identifier": "mcp", "name": "MCP"}),
-        ),
+        format!("/zones/{z}/applications"),
+        json!({"identifier": "mcp", "name": "MCP"}),
     )
-    .await
-    .body);
+    .await;
     send(
         &a.router,
         post(
@@ -1736,17 +1732,14 @@ async fn client_assertions_authenticate_applications() {
 
     // Workload identity: provider keys found through its discovery document.
     let wi = "https://issuer.test";
-    let p = id(&send(
+    let p = create(
         &a.router,
-        post(
-            format!("/zones/{z}/providers"),
-            json!({
-                "identifier": wi, "name": "Cluster", "protocols": {"oauth2": {"issuer": wi}}
-            }),
-        ),
+        format!("/zones/{z}/providers"),
+        json!({
+            "identifier": wi, "name": "Cluster", "protocols": {"oauth2": {"issuer": wi}}
+        }),
     )
-    .await
-    .body);
+    .await;
     let (wk, _) = SigningKey::generate(Algorithm::RS256, "wk").unwrap();
     fetcher.serve(
         &format!("{wi}/.well-known/openid-configuration"),
@@ -1775,15 +1768,12 @@ async fn client_assertions_authenticate_applications() {
         assert_eq!(claims["keycard_app_id"], svc.as_str());
     }
     // The same subject under another provider is another workload.
-    let p2 = id(&send(
+    let p2 = create(
         &a.router,
-        post(
-            format!("/zones/{z}/providers"),
-            json!({"identifier": "https://other-issuer.test", "name": "Other cluster"}),
-        ),
+        format!("/zones/{z}/providers"),
+        json!({"identifier": "https://other-issuer.test", "name": "Other cluster"}),
     )
-    .await
-    .body);
+    .await;
     let r = send(&a.router, post(format!("/zones/{z}/application-credentials"), json!({
         "type": "token", "application_id": mcp, "provider_id": p2, "subject": "system:serviceaccount:ns:svc"
     }))).await;
