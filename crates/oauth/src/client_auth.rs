@@ -82,6 +82,9 @@ pub fn parse(authorization: Option<&str>, form: &Form) -> Result<ClientAuth, OAu
     }
     if let Some((id, secret)) = basic {
         let decode = |v: &str| -> String {
+            if !v.contains(['%', '+']) {
+                return v.to_owned();
+            }
             form_urlencoded::parse(format!("x={v}").as_bytes())
                 .next()
                 .map(|(_, d)| d.into_owned())
