@@ -225,48 +225,42 @@ impl TokenService {
 
     /// The zone of a public endpoint, or `None` (a 404). Cached briefly.
     pub async fn zone(&self, id: &str) -> Result<Option<Arc<Zone>>, OAuthError> {
-        if let Some(z) = self.zone_cache.get(&id.to_owned()) {
-            return Ok(z);
-        }
+        // A malformed id names no zone; it is answered without the cache.
         let Ok(zone_id) = ZoneId::parse(id) else {
             return Ok(None);
         };
-        let z = self
-            .zones
-            .get_zone_by_id(&zone_id)
+        self.zone_cache
+            .get_or_load(id.to_owned(), || async {
+                Ok(self
+                    .zones
+                    .get_zone_by_id(&zone_id)
+                    .await
+                    .map_err(|e| internal(e.into()))?
+                    .map(Arc::new))
+            })
             .await
-            .map_err(|e| internal(e.into()))?
-            .map(Arc::new);
-        self.zone_cache.put(id.to_owned(), z.clone());
-        Ok(z)
     }
 
     async fn client(&self, zone: &ZoneId, client_id: &str) -> Result<ClientEntry, OAuthError> {
-        let key = (zone.clone(), client_id.to_owned());
-        if let Some(c) = self.client_cache.get(&key) {
-            return Ok(c);
-        }
-        let c = self
-            .directory_store
-            .credential_by_client_id(zone, client_id)
+        self.client_cache
+            .get_or_load((zone.clone(), client_id.to_owned()), || async {
+                self.directory_store
+                    .credential_by_client_id(zone, client_id)
+                    .await
+                    .map_err(|e| internal(e.into()))
+            })
             .await
-            .map_err(|e| internal(e.into()))?;
-        self.client_cache.put(key, c.clone());
-        Ok(c)
     }
 
     async fn resolve(&self, zone: &ZoneId, url: &str) -> Result<Option<Resource>, OAuthError> {
-        let key = (zone.clone(), url.to_owned());
-        if let Some(r) = self.resource_cache.get(&key) {
-            return Ok(r);
-        }
-        let r = self
-            .directory
-            .resolve_resource(zone, url)
+        self.resource_cache
+            .get_or_load((zone.clone(), url.to_owned()), || async {
+                self.directory
+                    .resolve_resource(zone, url)
+                    .await
+                    .map_err(internal)
+            })
             .await
-            .map_err(internal)?;
-        self.resource_cache.put(key, r.clone());
-        Ok(r)
     }
 
     async fn provider(
@@ -274,18 +268,16 @@ impl TokenService {
         zone: &ZoneId,
         id: &ProviderId,
     ) -> Result<Option<Arc<Provider>>, OAuthError> {
-        let key = (zone.clone(), id.clone());
-        if let Some(p) = self.provider_cache.get(&key) {
-            return Ok(p);
-        }
-        let p = self
-            .directory_store
-            .get_provider(zone, id)
+        self.provider_cache
+            .get_or_load((zone.clone(), id.clone()), || async {
+                Ok(self
+                    .directory_store
+                    .get_provider(zone, id)
+                    .await
+                    .map_err(|e| internal(e.into()))?
+                    .map(Arc::new))
+            })
             .await
-            .map_err(|e| internal(e.into()))?
-            .map(Arc::new);
-        self.provider_cache.put(key, p.clone());
-        Ok(p)
     }
 
     pub fn layout(&self) -> &IssuerLayout {
@@ -495,11 +487,12 @@ impl TokenService {
                 })
         };
         let (iss, sub) = (claim("iss")?, claim("sub")?);
-        let urls = self.layout.urls(&zone.id);
-        let issuer_slash = format!("{}/", urls.issuer);
+        let issuer = self.layout.issuer(&zone.id);
+        let token_endpoint = format!("{issuer}{}", keyzone_domain::urls::paths::TOKEN);
+        let issuer_slash = format!("{issuer}/");
         a.check_audience(&[
-            urls.token_endpoint.as_str(),
-            urls.issuer.as_str(),
+            token_endpoint.as_str(),
+            issuer.as_str(),
             issuer_slash.as_str(),
         ])?;
         if iss == sub && client_id.is_none_or(|c| c == iss) {
@@ -608,18 +601,16 @@ impl TokenService {
         zone: &ZoneId,
         subject: &str,
     ) -> Result<Arc<Vec<Credential>>, OAuthError> {
-        let key = (zone.clone(), subject.to_owned());
-        if let Some(c) = self.token_credential_cache.get(&key) {
-            return Ok(c);
-        }
-        let c = Arc::new(
-            self.directory_store
-                .token_credentials_for_subject(zone, subject)
-                .await
-                .map_err(|e| internal(e.into()))?,
-        );
-        self.token_credential_cache.put(key, c.clone());
-        Ok(c)
+        self.token_credential_cache
+            .get_or_load((zone.clone(), subject.to_owned()), || async {
+                Ok(Arc::new(
+                    self.directory_store
+                        .token_credentials_for_subject(zone, subject)
+                        .await
+                        .map_err(|e| internal(e.into()))?,
+                ))
+            })
+            .await
     }
 
     async fn workload_client(
@@ -939,18 +930,15 @@ impl TokenService {
         let resources = self.resources(zone, form).await?;
         for r in &resources {
             let key = (zone.id.clone(), app_id.clone(), r.id.clone());
-            let dep = match self.dependency_cache.get(&key) {
-                Some(d) => d,
-                None => {
-                    let d = self
-                        .directory_store
+            let dep = self
+                .dependency_cache
+                .get_or_load(key, || async {
+                    self.directory_store
                         .get_dependency(&zone.id, &app_id, &r.id)
                         .await
-                        .map_err(|e| internal(e.into()))?;
-                    self.dependency_cache.put(key, d.clone());
-                    d
-                }
-            };
+                        .map_err(|e| internal(e.into()))
+                })
+                .await?;
             let dep = dep.ok_or_else(|| {
                 OAuthError::new(
                     ErrorCode::AccessDenied,

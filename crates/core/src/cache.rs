@@ -22,6 +22,17 @@ use std::time::{Duration, Instant};
 /// refreshes it. If that refresh fails, everyone misses after this.
 pub const REFRESH_GRACE: Duration = Duration::from_millis(250);
 
+/// Whether an entry of this age may still be served: while fresh, and
+/// after expiry only to callers other than the first, who refreshes it
+/// (and has `refreshing` set by this call), for at most [`REFRESH_GRACE`].
+pub(crate) fn serve_while_refreshing(
+    age: Duration,
+    ttl: Duration,
+    refreshing: &AtomicBool,
+) -> bool {
+    age < ttl || (age < ttl + REFRESH_GRACE && refreshing.swap(true, Ordering::AcqRel))
+}
+
 struct Entry<V> {
     at: Instant,
     value: V,
@@ -49,16 +60,20 @@ impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
     pub fn get(&self, key: &K) -> Option<V> {
         let map = self.map.read().expect("cache lock");
         let e = map.get(key)?;
-        let age = e.at.elapsed();
-        if age < self.ttl {
-            return Some(e.value.clone());
+        serve_while_refreshing(e.at.elapsed(), self.ttl, &e.refreshing).then(|| e.value.clone())
+    }
+
+    /// The cached value, else `load`'s, which is then cached.
+    pub async fn get_or_load<E, Fut>(&self, key: K, load: impl FnOnce() -> Fut) -> Result<V, E>
+    where
+        Fut: std::future::Future<Output = Result<V, E>>,
+    {
+        if let Some(v) = self.get(&key) {
+            return Ok(v);
         }
-        // Expired: the first caller refreshes; the others serve the old
-        // value briefly instead of all querying at once.
-        if age < self.ttl + REFRESH_GRACE && e.refreshing.swap(true, Ordering::AcqRel) {
-            return Some(e.value.clone());
-        }
-        None
+        let v = load().await?;
+        self.put(key, v.clone());
+        Ok(v)
     }
 
     pub fn put(&self, key: K, value: V) {

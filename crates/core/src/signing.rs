@@ -168,13 +168,9 @@ impl SigningKeys {
     /// seconds so that a rotation on another node is picked up.
     pub async fn key_ring(&self, zone: &ZoneId) -> Result<Arc<KeyRing>, CoreError> {
         if let Some(r) = self.rings.read().expect("ring lock").get(zone) {
-            let age = r.loaded.elapsed();
             // Expired: one caller reloads while the others keep the ring
-            // briefly (see `crate::cache`), instead of all reloading at once.
-            if age < RING_TTL
-                || (age < RING_TTL + crate::cache::REFRESH_GRACE
-                    && r.reloading.swap(true, std::sync::atomic::Ordering::AcqRel))
-            {
+            // briefly, instead of all reloading at once.
+            if crate::cache::serve_while_refreshing(r.loaded.elapsed(), RING_TTL, &r.reloading) {
                 return Ok(r.clone());
             }
         }
