@@ -1,7 +1,7 @@
 //! `/zones/{zone_id}/applications…`, with dependencies and the
 //! application's resources and credentials.
 
-use crate::auth::Caller;
+use crate::auth::Scoped;
 use crate::credentials::{CredentialListResponse, CredentialResponse};
 use crate::error::{ApiError, ErrorBody};
 use crate::json::{double_option, JsonBody};
@@ -170,9 +170,8 @@ pub struct ApplicationUpdate {
     security(("bearer_auth" = [])))]
 pub async fn list(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    scope: Scoped,
     params: Params,
-    Path(zone_id): Path<String>,
 ) -> Result<Json<ApplicationListResponse>, ApiError> {
     let (mut filter, default_limit) = params.list_filter()?;
     filter
@@ -184,10 +183,10 @@ pub async fn list(
     }
     let apps = state
         .directory
-        .list_applications(&state.zones, &caller.0, &zone_id, &filter, &page)
+        .list_applications(&scope.0, &filter, &page)
         .await?;
     let (page_info, pagination) = envelope_parts(&apps, &page.sort);
-    let org = org(&caller);
+    let org = org(&scope);
     Ok(Json(ApplicationListResponse {
         items: apps
             .items
@@ -205,8 +204,7 @@ pub async fn list(
     security(("bearer_auth" = [])))]
 pub async fn create(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
-    Path(zone_id): Path<String>,
+    scope: Scoped,
     JsonBody(b): JsonBody<ApplicationCreate>,
 ) -> Result<impl IntoResponse, ApiError> {
     let oauth2 = b.protocols.and_then(|p| p.oauth2).unwrap_or_default();
@@ -227,11 +225,11 @@ pub async fn create(
         .collect();
     let a = state
         .directory
-        .create_application(&state.zones, &caller.0, &zone_id, fields, &deps)
+        .create_application(&scope.0, fields, &deps)
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(ApplicationResponse::new(a, &org(&caller))),
+        Json(ApplicationResponse::new(a, &org(&scope))),
     ))
 }
 
@@ -241,14 +239,11 @@ pub async fn create(
     security(("bearer_auth" = [])))]
 pub async fn retrieve(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
-    Path((zone_id, id)): Path<(String, String)>,
+    scope: Scoped,
+    Path((_, id)): Path<(String, String)>,
 ) -> Result<Json<ApplicationResponse>, ApiError> {
-    let a = state
-        .directory
-        .get_application(&state.zones, &caller.0, &zone_id, &id)
-        .await?;
-    Ok(Json(ApplicationResponse::new(a, &org(&caller))))
+    let a = state.directory.get_application(&scope.0, &id).await?;
+    Ok(Json(ApplicationResponse::new(a, &org(&scope))))
 }
 
 #[utoipa::path(patch, path = "/zones/{zone_id}/applications/{id}", tag = "Applications", operation_id = "updateApplication",
@@ -257,8 +252,8 @@ pub async fn retrieve(
     security(("bearer_auth" = [])))]
 pub async fn update(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
-    Path((zone_id, id)): Path<(String, String)>,
+    scope: Scoped,
+    Path((_, id)): Path<(String, String)>,
     JsonBody(b): JsonBody<ApplicationUpdate>,
 ) -> Result<Json<ApplicationResponse>, ApiError> {
     let (redirect_uris, post_logout_redirect_uris) = match b.protocols {
@@ -282,9 +277,9 @@ pub async fn update(
     };
     let a = state
         .directory
-        .update_application(&state.zones, &caller.0, &zone_id, &id, fields)
+        .update_application(&scope.0, &id, fields)
         .await?;
-    Ok(Json(ApplicationResponse::new(a, &org(&caller))))
+    Ok(Json(ApplicationResponse::new(a, &org(&scope))))
 }
 
 #[utoipa::path(delete, path = "/zones/{zone_id}/applications/{id}", tag = "Applications", operation_id = "deleteApplication",
@@ -293,13 +288,10 @@ pub async fn update(
     security(("bearer_auth" = [])))]
 pub async fn delete(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
-    Path((zone_id, id)): Path<(String, String)>,
+    scope: Scoped,
+    Path((_, id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    state
-        .directory
-        .delete_application(&state.zones, &caller.0, &zone_id, &id)
-        .await?;
+    state.directory.delete_application(&scope.0, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -310,14 +302,11 @@ pub async fn delete(
     security(("bearer_auth" = [])))]
 pub async fn list_resources(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    scope: Scoped,
     params: Params,
-    Path((zone_id, id)): Path<(String, String)>,
+    Path((_, id)): Path<(String, String)>,
 ) -> Result<Json<ResourcePage>, ApiError> {
-    let app = state
-        .directory
-        .get_application(&state.zones, &caller.0, &zone_id, &id)
-        .await?;
+    let app = state.directory.get_application(&scope.0, &id).await?;
     let page = params.sorted_page_request(SORT_FIELDS)?;
     let filter = keyzone_core::store::ListFilter {
         application_id: Some(app.id.to_string()),
@@ -325,10 +314,10 @@ pub async fn list_resources(
     };
     let rs = state
         .directory
-        .list_resources(&state.zones, &caller.0, &zone_id, &filter, &page)
+        .list_resources(&scope.0, &filter, &page)
         .await?;
     let (page_info, pagination) = envelope_parts(&rs, &page.sort);
-    let org = org(&caller);
+    let org = org(&scope);
     Ok(Json(ResourcePage {
         items: rs
             .items
@@ -347,14 +336,11 @@ pub async fn list_resources(
     security(("bearer_auth" = [])))]
 pub async fn list_credentials(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    scope: Scoped,
     params: Params,
-    Path((zone_id, id)): Path<(String, String)>,
+    Path((_, id)): Path<(String, String)>,
 ) -> Result<Json<CredentialListResponse>, ApiError> {
-    let app = state
-        .directory
-        .get_application(&state.zones, &caller.0, &zone_id, &id)
-        .await?;
+    let app = state.directory.get_application(&scope.0, &id).await?;
     let page = params.page_request()?;
     let filter = keyzone_core::store::ListFilter {
         application_id: Some(app.id.to_string()),
@@ -362,10 +348,10 @@ pub async fn list_credentials(
     };
     let cs = state
         .directory
-        .list_credentials(&state.zones, &caller.0, &zone_id, &filter, &page)
+        .list_credentials(&scope.0, &filter, &page)
         .await?;
     let (page_info, pagination) = envelope_parts(&cs, &page.sort);
-    let org = org(&caller);
+    let org = org(&scope);
     Ok(Json(CredentialListResponse {
         items: cs
             .items
@@ -388,9 +374,9 @@ pub async fn list_credentials(
     security(("bearer_auth" = [])))]
 pub async fn add_dependency(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    scope: Scoped,
     params: Params,
-    Path((zone_id, id, dependency_id)): Path<(String, String, String)>,
+    Path((_, id, dependency_id)): Path<(String, String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let when: Vec<String> = params
         .all(&["when_accessing", "when_accessing[]"])
@@ -398,14 +384,7 @@ pub async fn add_dependency(
         .collect();
     state
         .directory
-        .put_dependency(
-            &state.zones,
-            &caller.0,
-            &zone_id,
-            &id,
-            &dependency_id,
-            &when,
-        )
+        .put_dependency(&scope.0, &id, &dependency_id, &when)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -416,14 +395,14 @@ pub async fn add_dependency(
     security(("bearer_auth" = [])))]
 pub async fn get_dependency(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
-    Path((zone_id, id, dependency_id)): Path<(String, String, String)>,
+    scope: Scoped,
+    Path((_, id, dependency_id)): Path<(String, String, String)>,
 ) -> Result<Json<ResourceResponse>, ApiError> {
     let d = state
         .directory
-        .get_dependency(&state.zones, &caller.0, &zone_id, &id, &dependency_id)
+        .get_dependency(&scope.0, &id, &dependency_id)
         .await?;
-    let mut r = ResourceResponse::new(d.resource, &org(&caller));
+    let mut r = ResourceResponse::new(d.resource, &org(&scope));
     r.when_accessing = Some(d.when_accessing.into_iter().map(Into::into).collect());
     Ok(Json(r))
 }
@@ -434,17 +413,17 @@ pub async fn get_dependency(
     security(("bearer_auth" = [])))]
 pub async fn list_dependencies(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    scope: Scoped,
     params: Params,
-    Path((zone_id, id)): Path<(String, String)>,
+    Path((_, id)): Path<(String, String)>,
 ) -> Result<Json<ResourcePage>, ApiError> {
     let page = params.sorted_page_request(SORT_FIELDS)?;
     let ds = state
         .directory
-        .list_dependencies(&state.zones, &caller.0, &zone_id, &id, &page)
+        .list_dependencies(&scope.0, &id, &page)
         .await?;
     let (page_info, pagination) = envelope_parts(&ds, &page.sort);
-    let org = org(&caller);
+    let org = org(&scope);
     Ok(Json(ResourcePage {
         items: ds
             .items
@@ -466,12 +445,12 @@ pub async fn list_dependencies(
     security(("bearer_auth" = [])))]
 pub async fn remove_dependency(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
-    Path((zone_id, id, dependency_id)): Path<(String, String, String)>,
+    scope: Scoped,
+    Path((_, id, dependency_id)): Path<(String, String, String)>,
 ) -> Result<StatusCode, ApiError> {
     state
         .directory
-        .delete_dependency(&state.zones, &caller.0, &zone_id, &id, &dependency_id)
+        .delete_dependency(&scope.0, &id, &dependency_id)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

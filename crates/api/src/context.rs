@@ -1,5 +1,6 @@
-//! Per-request context: the request id, the access log line, metrics, and
-//! the finishing of every error body into the documented shape.
+//! Per-request context shared by every surface: the request id, the access
+//! log line and metrics. Each surface (management API, zone endpoints,
+//! pages) finishes its own error bodies, in its own shape, below this.
 
 use crate::error::{ApiError, ErrorBody};
 use crate::AppState;
@@ -12,10 +13,18 @@ use std::sync::Arc;
 use std::time::Instant;
 use tracing::Instrument;
 
-/// Marks a response whose error body is already in its final form (the
-/// zone endpoints answer in OAuth's error format, not the management one).
+/// Marks an error response whose body is already in its surface's final
+/// form, so the surface's finisher leaves it alone.
 #[derive(Debug, Clone, Copy)]
 pub struct FinalBody;
+
+/// Whether an error response still needs its surface's body: no handler
+/// shaped it (no route, 405, 413, a caught panic) or it carries an
+/// [`ApiError`] to render.
+pub fn needs_body(res: &Response) -> bool {
+    (res.status().is_client_error() || res.status().is_server_error())
+        && res.extensions().get::<FinalBody>().is_none()
+}
 
 /// The id of this request: the client's `X-Client-Request-ID` when it is a
 /// sane token, else a fresh UUID.
@@ -48,17 +57,11 @@ pub async fn request_context(
     let id = client_request_id(&req).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let route = route_of(&req);
     let method = req.method().clone();
-    let path = req.uri().path().to_owned();
     req.extensions_mut().insert(RequestId(id.clone()));
 
     let span = tracing::info_span!("request", request_id = %id);
     let mut res = next.run(req).instrument(span.clone()).await;
 
-    if (res.status().is_client_error() || res.status().is_server_error())
-        && res.extensions().get::<FinalBody>().is_none()
-    {
-        res = finish_error(res, &path, &id);
-    }
     if let Ok(v) = HeaderValue::from_str(&id) {
         res.headers_mut().insert("x-request-id", v);
     }
@@ -79,11 +82,27 @@ pub async fn request_context(
     res
 }
 
+/// The management surface's finisher: every error response gets the
+/// documented JSON body.
+pub async fn finish_management_errors(req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_owned();
+    let id = req
+        .extensions()
+        .get::<RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default();
+    let res = next.run(req).await;
+    if needs_body(&res) {
+        return finish_error(res, &path, &id);
+    }
+    res
+}
+
 /// Gives an error response the documented JSON body. A handler's [`ApiError`]
 /// keeps its code, message and details; any other error response (no route,
 /// wrong method, body too large, a caught panic) gets the generic body for its
 /// status, and its original body is dropped.
-fn finish_error(res: Response, path: &str, request_id: &str) -> Response {
+pub fn finish_error(res: Response, path: &str, request_id: &str) -> Response {
     let status = res.status();
     let err = res
         .extensions()
@@ -111,8 +130,8 @@ fn finish_error(res: Response, path: &str, request_id: &str) -> Response {
     out
 }
 
-/// A panic in a handler becomes a plain 500; [`finish_error`] gives it the
-/// documented body. The panic message is logged, never sent.
+/// A panic in a handler becomes a plain 500; the surface's finisher gives it
+/// that surface's body. The panic message is logged, never sent.
 pub fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> Response {
     let detail = err
         .downcast_ref::<&str>()

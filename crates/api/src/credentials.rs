@@ -3,7 +3,7 @@
 //! Responses are the SDK's union selected by `type`, and carry every base
 //! field: the SDK silently builds the wrong variant from an incomplete one.
 
-use crate::auth::Caller;
+use crate::auth::Scoped;
 use crate::error::{ApiError, ErrorBody};
 use crate::json::{double_option, JsonBody};
 use crate::page::{envelope_parts, PageInfo, Pagination};
@@ -130,9 +130,8 @@ pub struct CredentialUpdate {
     security(("bearer_auth" = [])))]
 pub async fn list(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    scope: Scoped,
     params: Params,
-    Path(zone_id): Path<String>,
 ) -> Result<Json<CredentialListResponse>, ApiError> {
     let (mut filter, default_limit) = params.list_filter()?;
     filter.application_id = params
@@ -144,10 +143,10 @@ pub async fn list(
     }
     let cs = state
         .directory
-        .list_credentials(&state.zones, &caller.0, &zone_id, &filter, &page)
+        .list_credentials(&scope.0, &filter, &page)
         .await?;
     let (page_info, pagination) = envelope_parts(&cs, &page.sort);
-    let org = org(&caller);
+    let org = org(&scope);
     Ok(Json(CredentialListResponse {
         items: cs
             .items
@@ -165,8 +164,7 @@ pub async fn list(
     security(("bearer_auth" = [])))]
 pub async fn create(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
-    Path(zone_id): Path<String>,
+    scope: Scoped,
     JsonBody(b): JsonBody<CredentialCreate>,
 ) -> Result<impl IntoResponse, ApiError> {
     let (application_id, new) = match b {
@@ -207,11 +205,11 @@ pub async fn create(
     };
     let (c, secret) = state
         .directory
-        .create_credential(&state.zones, &caller.0, &zone_id, &application_id, new)
+        .create_credential(&scope.0, &application_id, new)
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(CredentialResponse::new(c, &org(&caller), secret)),
+        Json(CredentialResponse::new(c, &org(&scope), secret)),
     ))
 }
 
@@ -221,14 +219,11 @@ pub async fn create(
     security(("bearer_auth" = [])))]
 pub async fn retrieve(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
-    Path((zone_id, id)): Path<(String, String)>,
+    scope: Scoped,
+    Path((_, id)): Path<(String, String)>,
 ) -> Result<Json<CredentialResponse>, ApiError> {
-    let c = state
-        .directory
-        .get_credential(&state.zones, &caller.0, &zone_id, &id)
-        .await?;
-    Ok(Json(CredentialResponse::new(c, &org(&caller), None)))
+    let c = state.directory.get_credential(&scope.0, &id).await?;
+    Ok(Json(CredentialResponse::new(c, &org(&scope), None)))
 }
 
 #[utoipa::path(patch, path = "/zones/{zone_id}/application-credentials/{id}", tag = "Application credentials", operation_id = "updateCredential",
@@ -237,16 +232,14 @@ pub async fn retrieve(
     security(("bearer_auth" = [])))]
 pub async fn update(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
-    Path((zone_id, id)): Path<(String, String)>,
+    scope: Scoped,
+    Path((_, id)): Path<(String, String)>,
     JsonBody(b): JsonBody<CredentialUpdate>,
 ) -> Result<Json<CredentialResponse>, ApiError> {
     let c = state
         .directory
         .update_credential(
-            &state.zones,
-            &caller.0,
-            &zone_id,
+            &scope.0,
             &id,
             CredentialChanges {
                 subject: b.subject,
@@ -254,7 +247,7 @@ pub async fn update(
             },
         )
         .await?;
-    Ok(Json(CredentialResponse::new(c, &org(&caller), None)))
+    Ok(Json(CredentialResponse::new(c, &org(&scope), None)))
 }
 
 #[utoipa::path(delete, path = "/zones/{zone_id}/application-credentials/{id}", tag = "Application credentials", operation_id = "deleteCredential",
@@ -263,12 +256,9 @@ pub async fn update(
     security(("bearer_auth" = [])))]
 pub async fn delete(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
-    Path((zone_id, id)): Path<(String, String)>,
+    scope: Scoped,
+    Path((_, id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    state
-        .directory
-        .delete_credential(&state.zones, &caller.0, &zone_id, &id)
-        .await?;
+    state.directory.delete_credential(&scope.0, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

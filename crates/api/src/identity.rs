@@ -1,7 +1,7 @@
 //! `/zones/{zone_id}/users…`, `/user-agents…`, `/sessions…` and
 //! `/delegated-grants…`: records the authorization server keeps.
 
-use crate::auth::Caller;
+use crate::auth::Scoped;
 use crate::error::{ApiError, ErrorBody};
 use crate::json::JsonBody;
 use crate::page::{envelope_parts, Pagination};
@@ -301,9 +301,8 @@ fn many(params: &Params, names: &[&str]) -> Vec<String> {
     security(("bearer_auth" = [])))]
 pub async fn list_users(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    scope: Scoped,
     params: Params,
-    Path(zone_id): Path<String>,
 ) -> Result<Json<UserListResponse>, ApiError> {
     let external = match params.one(&["filter[external]"]) {
         None => None,
@@ -338,12 +337,9 @@ pub async fn list_users(
         ids: common.ids,
         ..filter
     };
-    let users = state
-        .identity
-        .list_users(&state.zones, &caller.0, &zone_id, &filter, &page)
-        .await?;
+    let users = state.identity.list_users(&scope.0, &filter, &page).await?;
     let (_, pagination) = envelope_parts(&users, &page.sort);
-    let org = org(&caller);
+    let org = org(&scope);
     Ok(Json(UserListResponse {
         items: users
             .items
@@ -360,15 +356,12 @@ pub async fn list_users(
     security(("bearer_auth" = [])))]
 pub async fn get_user(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    scope: Scoped,
     params: Params,
-    Path((zone_id, id)): Path<(String, String)>,
+    Path((_, id)): Path<(String, String)>,
 ) -> Result<Json<UserResponse>, ApiError> {
-    let u = state
-        .identity
-        .get_user(&state.zones, &caller.0, &zone_id, &id)
-        .await?;
-    Ok(Json(user_response(u, &org(&caller), &params)))
+    let u = state.identity.get_user(&scope.0, &id).await?;
+    Ok(Json(user_response(u, &org(&scope), &params)))
 }
 
 #[utoipa::path(get, path = "/zones/{zone_id}/user-agents", tag = "User agents", operation_id = "listUserAgents",
@@ -377,17 +370,13 @@ pub async fn get_user(
     security(("bearer_auth" = [])))]
 pub async fn list_user_agents(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    scope: Scoped,
     params: Params,
-    Path(zone_id): Path<String>,
 ) -> Result<Json<UserAgentListResponse>, ApiError> {
     let page = params.page_request()?;
-    let uas = state
-        .identity
-        .list_user_agents(&state.zones, &caller.0, &zone_id, &page)
-        .await?;
+    let uas = state.identity.list_user_agents(&scope.0, &page).await?;
     let (_, pagination) = envelope_parts(&uas, &page.sort);
-    let org = org(&caller);
+    let org = org(&scope);
     Ok(Json(UserAgentListResponse {
         items: uas
             .items
@@ -404,14 +393,11 @@ pub async fn list_user_agents(
     security(("bearer_auth" = [])))]
 pub async fn get_user_agent(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
-    Path((zone_id, id)): Path<(String, String)>,
+    scope: Scoped,
+    Path((_, id)): Path<(String, String)>,
 ) -> Result<Json<UserAgentResponse>, ApiError> {
-    let a = state
-        .identity
-        .get_user_agent(&state.zones, &caller.0, &zone_id, &id)
-        .await?;
-    Ok(Json(user_agent_response(a, &org(&caller))))
+    let a = state.identity.get_user_agent(&scope.0, &id).await?;
+    Ok(Json(user_agent_response(a, &org(&scope))))
 }
 
 #[utoipa::path(get, path = "/zones/{zone_id}/sessions", tag = "Sessions", operation_id = "listSessions",
@@ -420,9 +406,8 @@ pub async fn get_user_agent(
     security(("bearer_auth" = [])))]
 pub async fn list_sessions(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    scope: Scoped,
     params: Params,
-    Path(zone_id): Path<String>,
 ) -> Result<Json<SessionListResponse>, ApiError> {
     let session_type = match params.one(&["session_type"]) {
         None => None,
@@ -443,10 +428,10 @@ pub async fn list_sessions(
     let page = params.page_request()?;
     let ss = state
         .identity
-        .list_sessions(&state.zones, &caller.0, &zone_id, &filter, &page)
+        .list_sessions(&scope.0, &filter, &page)
         .await?;
     let (_, pagination) = envelope_parts(&ss, &page.sort);
-    let org = org(&caller);
+    let org = org(&scope);
     Ok(Json(SessionListResponse {
         items: ss
             .items
@@ -463,14 +448,11 @@ pub async fn list_sessions(
     security(("bearer_auth" = [])))]
 pub async fn get_session(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
-    Path((zone_id, id)): Path<(String, String)>,
+    scope: Scoped,
+    Path((_, id)): Path<(String, String)>,
 ) -> Result<Json<SessionResponse>, ApiError> {
-    let s = state
-        .identity
-        .get_session(&state.zones, &caller.0, &zone_id, &id)
-        .await?;
-    Ok(Json(session_response(s, &org(&caller))))
+    let s = state.identity.get_session(&scope.0, &id).await?;
+    Ok(Json(session_response(s, &org(&scope))))
 }
 
 /// Revoke a session (and the sessions nested under it)
@@ -480,15 +462,12 @@ pub async fn get_session(
     security(("bearer_auth" = [])))]
 pub async fn update_session(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
-    Path((zone_id, id)): Path<(String, String)>,
+    scope: Scoped,
+    Path((_, id)): Path<(String, String)>,
     JsonBody(_): JsonBody<Revoke>,
 ) -> Result<Json<SessionResponse>, ApiError> {
-    let s = state
-        .identity
-        .revoke_session(&state.zones, &caller.0, &zone_id, &id)
-        .await?;
-    Ok(Json(session_response(s, &org(&caller))))
+    let s = state.identity.revoke_session(&scope.0, &id).await?;
+    Ok(Json(session_response(s, &org(&scope))))
 }
 
 #[utoipa::path(delete, path = "/zones/{zone_id}/sessions/{id}", tag = "Sessions", operation_id = "deleteSession",
@@ -497,13 +476,10 @@ pub async fn update_session(
     security(("bearer_auth" = [])))]
 pub async fn delete_session(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
-    Path((zone_id, id)): Path<(String, String)>,
+    scope: Scoped,
+    Path((_, id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    state
-        .identity
-        .delete_session(&state.zones, &caller.0, &zone_id, &id)
-        .await?;
+    state.identity.delete_session(&scope.0, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -513,9 +489,8 @@ pub async fn delete_session(
     security(("bearer_auth" = [])))]
 pub async fn list_grants(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    scope: Scoped,
     params: Params,
-    Path(zone_id): Path<String>,
 ) -> Result<Json<GrantListResponse>, ApiError> {
     let filter = GrantFilter {
         status: status_param(&params)?,
@@ -523,12 +498,9 @@ pub async fn list_grants(
         user_id: params.one(&["user_id"]).map(str::to_owned),
     };
     let page = params.sorted_page_request(&["created_at"])?;
-    let gs = state
-        .identity
-        .list_grants(&state.zones, &caller.0, &zone_id, &filter, &page)
-        .await?;
+    let gs = state.identity.list_grants(&scope.0, &filter, &page).await?;
     let (_, pagination) = envelope_parts(&gs, &page.sort);
-    let org = org(&caller);
+    let org = org(&scope);
     Ok(Json(GrantListResponse {
         items: gs
             .items
@@ -545,14 +517,11 @@ pub async fn list_grants(
     security(("bearer_auth" = [])))]
 pub async fn get_grant(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
-    Path((zone_id, id)): Path<(String, String)>,
+    scope: Scoped,
+    Path((_, id)): Path<(String, String)>,
 ) -> Result<Json<GrantResponse>, ApiError> {
-    let g = state
-        .identity
-        .get_grant(&state.zones, &caller.0, &zone_id, &id)
-        .await?;
-    Ok(Json(grant_response(g, &org(&caller))))
+    let g = state.identity.get_grant(&scope.0, &id).await?;
+    Ok(Json(grant_response(g, &org(&scope))))
 }
 
 /// Revoke a delegated grant
@@ -562,15 +531,12 @@ pub async fn get_grant(
     security(("bearer_auth" = [])))]
 pub async fn update_grant(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
-    Path((zone_id, id)): Path<(String, String)>,
+    scope: Scoped,
+    Path((_, id)): Path<(String, String)>,
     JsonBody(_): JsonBody<Revoke>,
 ) -> Result<Json<GrantResponse>, ApiError> {
-    let g = state
-        .identity
-        .revoke_grant(&state.zones, &caller.0, &zone_id, &id)
-        .await?;
-    Ok(Json(grant_response(g, &org(&caller))))
+    let g = state.identity.revoke_grant(&scope.0, &id).await?;
+    Ok(Json(grant_response(g, &org(&scope))))
 }
 
 #[utoipa::path(delete, path = "/zones/{zone_id}/delegated-grants/{id}", tag = "Delegated grants", operation_id = "deleteDelegatedGrant",
@@ -579,12 +545,9 @@ pub async fn update_grant(
     security(("bearer_auth" = [])))]
 pub async fn delete_grant(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
-    Path((zone_id, id)): Path<(String, String)>,
+    scope: Scoped,
+    Path((_, id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    state
-        .identity
-        .delete_grant(&state.zones, &caller.0, &zone_id, &id)
-        .await?;
+    state.identity.delete_grant(&scope.0, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -13,28 +13,30 @@ pub mod credentials;
 pub mod error;
 pub mod identity;
 pub mod json;
+pub mod management;
 pub mod metrics;
 pub mod oauth;
 pub mod openapi;
 pub mod ops;
 pub mod page;
+pub mod pages;
 pub mod providers;
 pub mod query;
 pub mod resources;
 pub mod secrets;
+pub mod zone;
 pub mod zone_endpoints;
 pub mod zones;
 
-use axum::extract::DefaultBodyLimit;
 use axum::http::header;
-use axum::routing::get;
 use axum::Router;
-use keyzone_core::store::HealthCheck;
-use keyzone_core::{ApiKeys, Directory, Identity, Secrets, SigningKeys, Zones};
+use keyzone_authserver::registration::Registrations;
+use keyzone_authserver::TokenService;
+use keyzone_core::outbound::Fetcher;
+use keyzone_core::store::{HealthCheck, Stores};
+use keyzone_core::{ApiKeys, Directory, Identity, Secrets, SigningKeys, Vault, Zones};
 use keyzone_domain::urls::IssuerLayout;
 use std::sync::Arc;
-use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::limit::RequestBodyLimitLayer;
 
 /// Request bodies above this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -45,8 +47,8 @@ pub struct AppState {
     pub directory: Arc<Directory>,
     pub identity: Identity,
     pub secrets: Arc<Secrets>,
-    pub tokens: keyzone_core::authorization::TokenService,
-    pub registrations: keyzone_core::registration::Registrations,
+    pub tokens: TokenService,
+    pub registrations: Registrations,
     pub signing: Arc<SigningKeys>,
     pub api_keys: ApiKeys,
     pub health: Arc<dyn HealthCheck>,
@@ -54,161 +56,57 @@ pub struct AppState {
     pub metrics: metrics::Metrics,
 }
 
-pub fn router(state: Arc<AppState>) -> Router {
-    let routes = Router::new()
-        .route("/zones", get(zones::list).post(zones::create))
-        .route(
-            "/zones/{zone_id}",
-            get(zones::retrieve)
-                .patch(zones::update)
-                .delete(zones::delete),
-        )
-        .route(
-            "/zones/{zone_id}/secrets",
-            get(secrets::list).post(secrets::create),
-        )
-        .route(
-            "/zones/{zone_id}/secrets/{id}",
-            get(secrets::retrieve)
-                .patch(secrets::update)
-                .delete(secrets::delete),
-        )
-        .route(
-            "/zones/{zone_id}/providers",
-            get(providers::list).post(providers::create),
-        )
-        .route(
-            "/zones/{zone_id}/providers/{id}",
-            get(providers::retrieve)
-                .patch(providers::update)
-                .delete(providers::delete),
-        )
-        .route(
-            "/zones/{zone_id}/resources",
-            get(resources::list).post(resources::create),
-        )
-        .route(
-            "/zones/{zone_id}/resources/{id}",
-            get(resources::retrieve)
-                .patch(resources::update)
-                .delete(resources::delete),
-        )
-        .route(
-            "/zones/{zone_id}/applications",
-            get(applications::list).post(applications::create),
-        )
-        .route(
-            "/zones/{zone_id}/applications/{id}",
-            get(applications::retrieve)
-                .patch(applications::update)
-                .delete(applications::delete),
-        )
-        .route(
-            "/zones/{zone_id}/applications/{id}/resources",
-            get(applications::list_resources),
-        )
-        .route(
-            "/zones/{zone_id}/applications/{id}/application-credentials",
-            get(applications::list_credentials),
-        )
-        .route(
-            "/zones/{zone_id}/applications/{id}/dependencies",
-            get(applications::list_dependencies),
-        )
-        .route(
-            "/zones/{zone_id}/applications/{id}/dependencies/{dependency_id}",
-            get(applications::get_dependency)
-                .put(applications::add_dependency)
-                .delete(applications::remove_dependency),
-        )
-        .route(
-            "/zones/{zone_id}/application-credentials",
-            get(credentials::list).post(credentials::create),
-        )
-        .route(
-            "/zones/{zone_id}/application-credentials/{id}",
-            get(credentials::retrieve)
-                .patch(credentials::update)
-                .delete(credentials::delete),
-        )
-        .route("/zones/{zone_id}/users", get(identity::list_users))
-        .route("/zones/{zone_id}/users/{id}", get(identity::get_user))
-        .route(
-            "/zones/{zone_id}/user-agents",
-            get(identity::list_user_agents),
-        )
-        .route(
-            "/zones/{zone_id}/user-agents/{id}",
-            get(identity::get_user_agent),
-        )
-        .route("/zones/{zone_id}/sessions", get(identity::list_sessions))
-        .route(
-            "/zones/{zone_id}/sessions/{id}",
-            get(identity::get_session)
-                .patch(identity::update_session)
-                .delete(identity::delete_session),
-        )
-        .route(
-            "/zones/{zone_id}/delegated-grants",
-            get(identity::list_grants),
-        )
-        .route(
-            "/zones/{zone_id}/delegated-grants/{id}",
-            get(identity::get_grant)
-                .patch(identity::update_grant)
-                .delete(identity::delete_grant),
-        )
-        // The zones' own endpoints, path-based; host-based requests are
-        // rewritten onto these by `zone_host_rewrite`.
-        .route(
-            "/z/{zone_id}/.well-known/jwks.json",
-            get(zone_endpoints::jwks),
-        )
-        .route(
-            "/z/{zone_id}/.well-known/oauth-authorization-server",
-            get(oauth::authorization_server_metadata),
-        )
-        .route(
-            "/.well-known/oauth-authorization-server/z/{zone_id}",
-            get(oauth::authorization_server_metadata),
-        )
-        .route(
-            "/z/{zone_id}/.well-known/openid-configuration",
-            get(oauth::openid_configuration),
-        )
-        .route(
-            "/.well-known/openid-configuration/z/{zone_id}",
-            get(oauth::openid_configuration),
-        )
-        .route(
-            "/z/{zone_id}/oauth/token",
-            axum::routing::post(oauth::token),
-        )
-        .route(
-            "/z/{zone_id}/oauth/register",
-            axum::routing::post(oauth::register),
-        )
-        .route(
-            "/z/{zone_id}/oauth/introspect",
-            axum::routing::post(oauth::introspect),
-        )
-        .route(
-            "/z/{zone_id}/oauth/revoke",
-            axum::routing::post(oauth::revoke),
-        )
-        .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
-        .route(
-            "/openapi.json",
-            get(|| async {
-                (
-                    [(header::CONTENT_TYPE, "application/json")],
-                    openapi::document(),
-                )
+/// The whole HTTP surface: the management API, the zone protocol
+/// endpoints and the HTML pages, each with its own error shape, behind the
+/// shared request context (request id, access log, metrics); then the
+/// host-based zone rewrite, which runs before routing.
+impl AppState {
+    /// Everything wired from one store, one vault, the outbound client and
+    /// the issuer layout; the binary and the tests build it the same way.
+    pub fn new<S: Stores>(
+        store: Arc<S>,
+        vault: Arc<Vault>,
+        fetcher: Arc<dyn Fetcher>,
+        layout: IssuerLayout,
+    ) -> Self {
+        let signing = Arc::new(SigningKeys::new(store.clone(), vault.clone()));
+        let directory = Arc::new(Directory::new(store.clone(), vault.clone()));
+        let secrets = Arc::new(Secrets::new(store.clone(), vault.clone()));
+        AppState {
+            zones: Zones::new(store.clone(), store.clone(), vault.clone(), signing.clone()),
+            directory,
+            identity: Identity::new(store.clone()),
+            registrations: Registrations::new(store.clone()),
+            tokens: TokenService::new(keyzone_authserver::Dependencies {
+                store: store.clone(),
+                secrets: secrets.clone(),
+                signing: signing.clone(),
+                vault,
+                fetcher,
+                policy: Arc::new(keyzone_authserver::policy::BuiltInRules),
+                layout: layout.clone(),
             }),
-        );
-    let app = with_middleware(routes, state.clone());
+            secrets,
+            signing,
+            api_keys: ApiKeys::new(store.clone(), store.clone()),
+            health: store,
+            layout,
+            metrics: metrics::Metrics::new(),
+        }
+    }
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    let app = Router::new()
+        .merge(management::router())
+        .merge(zone::router())
+        .merge(pages::router())
+        .fallback(fallback)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            context::request_context,
+        ))
+        .with_state(state.clone());
     // Runs before routing: host-based zones and `//` in paths.
     Router::new()
         .fallback_service(app)
@@ -218,6 +116,23 @@ pub fn router(state: Arc<AppState>) -> Router {
         ))
 }
 
+/// No route matched: a 404 in the shape of the surface the path belongs to.
+async fn fallback(req: axum::extract::Request) -> axum::response::Response {
+    let path = req.uri().path();
+    if zone::owns(path) {
+        return zone::bare(axum::http::StatusCode::NOT_FOUND);
+    }
+    let id = req
+        .extensions()
+        .get::<context::RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default();
+    context::finish_error(
+        axum::response::IntoResponse::into_response(axum::http::StatusCode::NOT_FOUND),
+        path,
+        &id,
+    )
+}
 /// With `KEYZONE_ZONE_DOMAIN`, a request to `{zone_id}.{zone_domain}` is a
 /// request to that zone's issuer: its path is served as `/z/{zone_id}/…`,
 /// so one set of routes serves both layouts. Runs of `/` are folded into
@@ -265,14 +180,11 @@ async fn zone_host_rewrite(
     req
 }
 
-/// The middleware every route runs behind (outermost last): request context,
-/// panic catcher, body limits; plus the JSON 404 for unmatched routes.
+/// `routes` served as management routes: the shared request context and
+/// the management surface's layers (for tests that add their own routes).
 pub fn with_middleware(routes: Router<Arc<AppState>>, state: Arc<AppState>) -> Router {
-    routes
-        .fallback(|| async { axum::http::StatusCode::NOT_FOUND })
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
-        .layer(CatchPanicLayer::custom(context::panic_response))
+    management::with_layers(routes)
+        .fallback(fallback)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             context::request_context,

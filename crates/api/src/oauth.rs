@@ -2,11 +2,10 @@
 //! Discovery) and the token endpoint (RFC 6749 §3.2). Errors are RFC 6749
 //! JSON `{error, error_description}`; no redirects anywhere.
 
-use crate::context::FinalBody;
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use keyzone_core::signing::JWKS_MAX_AGE;
 use keyzone_oauth::metadata::{self, Capabilities};
@@ -14,36 +13,7 @@ use keyzone_oauth::request::Form;
 use keyzone_oauth::{client_auth, OAuthError};
 use std::sync::Arc;
 
-fn error_response(e: &OAuthError) -> Response {
-    let status = StatusCode::from_u16(e.code.status()).unwrap_or(StatusCode::BAD_REQUEST);
-    let mut res = (
-        status,
-        [(header::CACHE_CONTROL, "no-store")],
-        axum::Json(serde_json::json!({
-            "error": e.code.as_str(),
-            "error_description": e.description,
-        })),
-    )
-        .into_response();
-    if status == StatusCode::UNAUTHORIZED {
-        // RFC 6749 §5.2: invalid_client on a 401 names the scheme.
-        res.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Basic realm=\"token\""),
-        );
-    }
-    res.extensions_mut().insert(FinalBody);
-    res
-}
-
-fn not_found() -> Response {
-    let mut r = error_response(&OAuthError::new(
-        keyzone_oauth::ErrorCode::InvalidRequest,
-        "no such zone",
-    ));
-    *r.status_mut() = StatusCode::NOT_FOUND;
-    r
-}
+use crate::zone::{error_response, no_such_zone as not_found, with_status};
 
 /// The zone a public endpoint names, or the response to send instead.
 async fn zone_or_response(
@@ -131,7 +101,7 @@ pub async fn register(
     Path(zone_id): Path<String>,
     body: Bytes,
 ) -> Response {
-    use keyzone_core::registration::Refusal;
+    use keyzone_authserver::registration::Refusal;
     let zone = match zone_or_response(&state, &zone_id).await {
         Ok(z) => z,
         Err(r) => return r,
@@ -152,11 +122,7 @@ pub async fn register(
             axum::Json(doc),
         )
             .into_response(),
-        Err(Refusal::Disabled(e)) => {
-            let mut r = error_response(&e);
-            *r.status_mut() = StatusCode::FORBIDDEN;
-            r
-        }
+        Err(Refusal::Disabled(e)) => with_status(&e, StatusCode::FORBIDDEN),
         Err(Refusal::Invalid(e)) => error_response(&e),
     }
 }

@@ -1,6 +1,6 @@
 //! `/zones/{zone_id}/providers…`
 
-use crate::auth::Caller;
+use crate::auth::Scoped;
 use crate::error::{ApiError, ErrorBody};
 use crate::json::{double_option, JsonBody};
 use crate::page::{envelope_parts, PageInfo, Pagination};
@@ -140,8 +140,8 @@ fn protocols(p: ProviderProtocolsInput) -> ProviderProtocols {
     }
 }
 
-pub(crate) fn org(caller: &Caller) -> String {
-    caller.0.organization_id().to_string()
+pub(crate) fn org(scope: &Scoped) -> String {
+    scope.0.organization_id().to_string()
 }
 
 #[utoipa::path(get, path = "/zones/{zone_id}/providers", tag = "Providers", operation_id = "listProviders",
@@ -150,9 +150,8 @@ pub(crate) fn org(caller: &Caller) -> String {
     security(("bearer_auth" = [])))]
 pub async fn list(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    scope: Scoped,
     params: Params,
-    Path(zone_id): Path<String>,
 ) -> Result<Json<ProviderListResponse>, ApiError> {
     let (mut filter, default_limit) = params.list_filter()?;
     filter
@@ -172,10 +171,10 @@ pub async fn list(
     }
     let ps = state
         .directory
-        .list_providers(&state.zones, &caller.0, &zone_id, &filter, &page)
+        .list_providers(&scope.0, &filter, &page)
         .await?;
     let (page_info, pagination) = envelope_parts(&ps, &page.sort);
-    let org = org(&caller);
+    let org = org(&scope);
     Ok(Json(ProviderListResponse {
         items: ps
             .items
@@ -193,8 +192,7 @@ pub async fn list(
     security(("bearer_auth" = [])))]
 pub async fn create(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
-    Path(zone_id): Path<String>,
+    scope: Scoped,
     JsonBody(b): JsonBody<ProviderCreate>,
 ) -> Result<impl IntoResponse, ApiError> {
     let fields = ProviderFields {
@@ -206,13 +204,10 @@ pub async fn create(
         icon_url: Some(b.metadata.and_then(|m| m.icon_url)),
         protocols: Some(b.protocols.map(protocols)),
     };
-    let p = state
-        .directory
-        .create_provider(&state.zones, &caller.0, &zone_id, fields)
-        .await?;
+    let p = state.directory.create_provider(&scope.0, fields).await?;
     Ok((
         StatusCode::CREATED,
-        Json(ProviderResponse::new(p, &org(&caller), &state)),
+        Json(ProviderResponse::new(p, &org(&scope), &state)),
     ))
 }
 
@@ -222,14 +217,11 @@ pub async fn create(
     security(("bearer_auth" = [])))]
 pub async fn retrieve(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
-    Path((zone_id, id)): Path<(String, String)>,
+    scope: Scoped,
+    Path((_, id)): Path<(String, String)>,
 ) -> Result<Json<ProviderResponse>, ApiError> {
-    let p = state
-        .directory
-        .get_provider(&state.zones, &caller.0, &zone_id, &id)
-        .await?;
-    Ok(Json(ProviderResponse::new(p, &org(&caller), &state)))
+    let p = state.directory.get_provider(&scope.0, &id).await?;
+    Ok(Json(ProviderResponse::new(p, &org(&scope), &state)))
 }
 
 #[utoipa::path(patch, path = "/zones/{zone_id}/providers/{id}", tag = "Providers", operation_id = "updateProvider",
@@ -238,8 +230,8 @@ pub async fn retrieve(
     security(("bearer_auth" = [])))]
 pub async fn update(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
-    Path((zone_id, id)): Path<(String, String)>,
+    scope: Scoped,
+    Path((_, id)): Path<(String, String)>,
     JsonBody(b): JsonBody<ProviderUpdate>,
 ) -> Result<Json<ProviderResponse>, ApiError> {
     let fields = ProviderFields {
@@ -253,9 +245,9 @@ pub async fn update(
     };
     let p = state
         .directory
-        .update_provider(&state.zones, &caller.0, &zone_id, &id, fields)
+        .update_provider(&scope.0, &id, fields)
         .await?;
-    Ok(Json(ProviderResponse::new(p, &org(&caller), &state)))
+    Ok(Json(ProviderResponse::new(p, &org(&scope), &state)))
 }
 
 #[utoipa::path(delete, path = "/zones/{zone_id}/providers/{id}", tag = "Providers", operation_id = "deleteProvider",
@@ -264,12 +256,9 @@ pub async fn update(
     security(("bearer_auth" = [])))]
 pub async fn delete(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
-    Path((zone_id, id)): Path<(String, String)>,
+    scope: Scoped,
+    Path((_, id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    state
-        .directory
-        .delete_provider(&state.zones, &caller.0, &zone_id, &id)
-        .await?;
+    state.directory.delete_provider(&scope.0, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

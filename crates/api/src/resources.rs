@@ -1,6 +1,6 @@
 //! `/zones/{zone_id}/resources…`
 
-use crate::auth::Caller;
+use crate::auth::Scoped;
 use crate::error::{ApiError, ErrorBody};
 use crate::json::{double_option, JsonBody};
 use crate::page::{envelope_parts, Pagination};
@@ -198,9 +198,8 @@ fn id_field<T>(
     security(("bearer_auth" = [])))]
 pub async fn list(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    scope: Scoped,
     params: Params,
-    Path(zone_id): Path<String>,
 ) -> Result<Json<ResourceListResponse>, ApiError> {
     let (mut filter, default_limit) = params.list_filter()?;
     filter.credential_provider_id = params
@@ -217,10 +216,7 @@ pub async fn list(
     }
     if let Some(url) = params.one(&["identifier"]) {
         // Resolution: the exact resource, else the longest matching prefix.
-        let found = state
-            .directory
-            .resolve_resource_for(&state.zones, &caller.0, &zone_id, url)
-            .await?;
+        let found = state.directory.resolve_resource_for(&scope.0, url).await?;
         // Narrow the list to the resolved resource; "-" is no id at all.
         match found {
             Some(r) => filter.ids.push(r.id.to_string()),
@@ -229,10 +225,10 @@ pub async fn list(
     }
     let rs = state
         .directory
-        .list_resources(&state.zones, &caller.0, &zone_id, &filter, &page)
+        .list_resources(&scope.0, &filter, &page)
         .await?;
     let (_, pagination) = envelope_parts(&rs, &page.sort);
-    let org = org(&caller);
+    let org = org(&scope);
     Ok(Json(ResourceListResponse {
         items: rs
             .items
@@ -249,8 +245,7 @@ pub async fn list(
     security(("bearer_auth" = [])))]
 pub async fn create(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
-    Path(zone_id): Path<String>,
+    scope: Scoped,
     JsonBody(b): JsonBody<ResourceCreate>,
 ) -> Result<impl IntoResponse, ApiError> {
     let fields = ResourceFields {
@@ -273,13 +268,10 @@ pub async fn create(
         scopes: Some(b.scopes),
         metadata: b.metadata.map(|m| Some(m.into())),
     };
-    let r = state
-        .directory
-        .create_resource(&state.zones, &caller.0, &zone_id, fields)
-        .await?;
+    let r = state.directory.create_resource(&scope.0, fields).await?;
     Ok((
         StatusCode::CREATED,
-        Json(ResourceResponse::new(r, &org(&caller))),
+        Json(ResourceResponse::new(r, &org(&scope))),
     ))
 }
 
@@ -289,14 +281,11 @@ pub async fn create(
     security(("bearer_auth" = [])))]
 pub async fn retrieve(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
-    Path((zone_id, id)): Path<(String, String)>,
+    scope: Scoped,
+    Path((_, id)): Path<(String, String)>,
 ) -> Result<Json<ResourceResponse>, ApiError> {
-    let r = state
-        .directory
-        .get_resource(&state.zones, &caller.0, &zone_id, &id)
-        .await?;
-    Ok(Json(ResourceResponse::new(r, &org(&caller))))
+    let r = state.directory.get_resource(&scope.0, &id).await?;
+    Ok(Json(ResourceResponse::new(r, &org(&scope))))
 }
 
 #[utoipa::path(patch, path = "/zones/{zone_id}/resources/{id}", tag = "Resources", operation_id = "updateResource",
@@ -305,8 +294,8 @@ pub async fn retrieve(
     security(("bearer_auth" = [])))]
 pub async fn update(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
-    Path((zone_id, id)): Path<(String, String)>,
+    scope: Scoped,
+    Path((_, id)): Path<(String, String)>,
     JsonBody(b): JsonBody<ResourceUpdate>,
 ) -> Result<Json<ResourceResponse>, ApiError> {
     let fields = ResourceFields {
@@ -329,9 +318,9 @@ pub async fn update(
     };
     let r = state
         .directory
-        .update_resource(&state.zones, &caller.0, &zone_id, &id, fields)
+        .update_resource(&scope.0, &id, fields)
         .await?;
-    Ok(Json(ResourceResponse::new(r, &org(&caller))))
+    Ok(Json(ResourceResponse::new(r, &org(&scope))))
 }
 
 #[utoipa::path(delete, path = "/zones/{zone_id}/resources/{id}", tag = "Resources", operation_id = "deleteResource",
@@ -340,12 +329,9 @@ pub async fn update(
     security(("bearer_auth" = [])))]
 pub async fn delete(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
-    Path((zone_id, id)): Path<(String, String)>,
+    scope: Scoped,
+    Path((_, id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    state
-        .directory
-        .delete_resource(&state.zones, &caller.0, &zone_id, &id)
-        .await?;
+    state.directory.delete_resource(&scope.0, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,6 +1,6 @@
 //! `/zones/{zone_id}/secrets` and `/zones/{zone_id}/secrets/{id}`.
 
-use crate::auth::Caller;
+use crate::auth::Scoped;
 use crate::error::{ApiError, ErrorBody};
 use crate::json::{double_option, JsonBody};
 use crate::query::Params;
@@ -150,9 +150,8 @@ pub struct SecretUpdate {
 )]
 pub async fn list(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    scope: Scoped,
     params: Params,
-    Path(zone_id): Path<String>,
 ) -> Result<Json<Vec<SecretResponse>>, ApiError> {
     let kind = match params.one(&["type"]) {
         None => None,
@@ -165,10 +164,7 @@ pub async fn list(
         entity_id: params.one(&["entity_id"]).map(str::to_owned),
         kind,
     };
-    let secrets = state
-        .secrets
-        .list(&state.zones, &caller.0, &zone_id, &filter)
-        .await?;
+    let secrets = state.secrets.list(&scope.0, &filter).await?;
     // Every secret created through the API is customer-owned.
     let platform_only = match params.one(&["owner_type"]) {
         None | Some("customer") => false,
@@ -201,11 +197,14 @@ pub async fn list(
 )]
 pub async fn create(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
-    Path(zone_id): Path<String>,
+    scope: Scoped,
     JsonBody(body): JsonBody<SecretCreate>,
 ) -> Result<impl IntoResponse, ApiError> {
-    if body.zone_id.as_deref().is_some_and(|z| z != zone_id) {
+    if body
+        .zone_id
+        .as_deref()
+        .is_some_and(|z| z != scope.0.id().as_str())
+    {
         return Err(ApiError::invalid(
             "zone_id",
             "must be the zone of the request path",
@@ -218,10 +217,7 @@ pub async fn create(
         description: body.description,
         metadata: body.metadata,
     };
-    let s = state
-        .secrets
-        .create(&state.zones, &caller.0, &zone_id, draft)
-        .await?;
+    let s = state.secrets.create(&scope.0, draft).await?;
     Ok((StatusCode::CREATED, Json(SecretResponse::from(s))))
 }
 
@@ -238,13 +234,10 @@ pub async fn create(
 )]
 pub async fn retrieve(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
-    Path((zone_id, id)): Path<(String, String)>,
+    scope: Scoped,
+    Path((_, id)): Path<(String, String)>,
 ) -> Result<Json<SecretRetrieveResponse>, ApiError> {
-    let (s, data) = state
-        .secrets
-        .reveal(&state.zones, &caller.0, &zone_id, &id)
-        .await?;
+    let (s, data) = state.secrets.reveal(&scope.0, &id).await?;
     Ok(Json(SecretRetrieveResponse {
         record: s.into(),
         data: data.into(),
@@ -265,8 +258,8 @@ pub async fn retrieve(
 )]
 pub async fn update(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
-    Path((zone_id, id)): Path<(String, String)>,
+    scope: Scoped,
+    Path((_, id)): Path<(String, String)>,
     JsonBody(body): JsonBody<SecretUpdate>,
 ) -> Result<Json<SecretResponse>, ApiError> {
     let changes = SecretChanges {
@@ -275,10 +268,7 @@ pub async fn update(
         metadata: body.metadata,
         data: body.data.map(Into::into),
     };
-    let s = state
-        .secrets
-        .update(&state.zones, &caller.0, &zone_id, &id, changes)
-        .await?;
+    let s = state.secrets.update(&scope.0, &id, changes).await?;
     Ok(Json(s.into()))
 }
 
@@ -294,12 +284,9 @@ pub async fn update(
 )]
 pub async fn delete(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
-    Path((zone_id, id)): Path<(String, String)>,
+    scope: Scoped,
+    Path((_, id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    state
-        .secrets
-        .delete(&state.zones, &caller.0, &zone_id, &id)
-        .await?;
+    state.secrets.delete(&scope.0, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

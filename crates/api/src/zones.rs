@@ -1,17 +1,18 @@
 //! `/zones` and `/zones/{zone_id}`.
 
-use crate::auth::Caller;
+use crate::auth::{Caller, Scoped};
 use crate::error::{ApiError, ErrorBody};
 use crate::json::{double_option, JsonBody};
 use crate::page::{envelope_parts, PageInfo, Pagination};
 use crate::query::Params;
 use crate::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
 use keyzone_core::permissions::{self, Permissions};
 use keyzone_core::store::ZoneFilter;
+use keyzone_core::Principal;
 use keyzone_domain::urls::IssuerLayout;
 use keyzone_domain::zone::{self, Zone, ZoneChanges, ZoneDraft};
 use serde::{Deserialize, Serialize};
@@ -298,10 +299,10 @@ impl From<ZoneUpdate> for ZoneChanges {
     }
 }
 
-fn render(state: &AppState, caller: &Caller, params: &Params, z: Zone) -> ZoneResponse {
+fn render(state: &AppState, caller: &Principal, params: &Params, z: Zone) -> ZoneResponse {
     let perms = params
         .expands("permissions")
-        .then(|| permissions::for_principal(&caller.0));
+        .then(|| permissions::for_principal(caller));
     ZoneResponse::new(z, &state.layout, perms.as_ref())
 }
 
@@ -342,7 +343,7 @@ pub async fn list(
         items: zones
             .items
             .into_iter()
-            .map(|z| render(&state, &caller, &params, z))
+            .map(|z| render(&state, &caller.0, &params, z))
             .collect(),
         page_info,
         pagination,
@@ -391,7 +392,7 @@ pub async fn create(
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(render(&state, &caller, &params, z)),
+        Json(render(&state, &caller.0, &params, z)),
     ))
 }
 
@@ -410,12 +411,11 @@ pub async fn create(
 )]
 pub async fn retrieve(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    Scoped(scope): Scoped,
     params: Params,
-    Path(zone_id): Path<String>,
 ) -> Result<Json<ZoneResponse>, ApiError> {
-    let z = state.zones.get(&caller.0, &zone_id).await?;
-    Ok(Json(render(&state, &caller, &params, z)))
+    let caller = scope.principal().clone();
+    Ok(Json(render(&state, &caller, &params, scope.into_zone())))
 }
 
 /// Update a zone
@@ -432,13 +432,12 @@ pub async fn retrieve(
 )]
 pub async fn update(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    Scoped(scope): Scoped,
     params: Params,
-    Path(zone_id): Path<String>,
     JsonBody(body): JsonBody<ZoneUpdate>,
 ) -> Result<Json<ZoneResponse>, ApiError> {
-    let z = state.zones.update(&caller.0, &zone_id, body.into()).await?;
-    Ok(Json(render(&state, &caller, &params, z)))
+    let z = state.zones.update(&scope, body.into()).await?;
+    Ok(Json(render(&state, scope.principal(), &params, z)))
 }
 
 /// Delete a zone and everything it owns
@@ -454,9 +453,8 @@ pub async fn update(
 )]
 pub async fn delete(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
-    Path(zone_id): Path<String>,
+    Scoped(scope): Scoped,
 ) -> Result<StatusCode, ApiError> {
-    state.zones.delete(&caller.0, &zone_id).await?;
+    state.zones.delete(&scope).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -6,10 +6,10 @@ use axum::http::{Request, StatusCode};
 use axum::routing::get;
 use axum::Router;
 use http_body_util::BodyExt;
-use keyzone_api::{metrics::Metrics, router, with_middleware, AppState};
+use keyzone_api::{router, with_middleware, AppState};
 use keyzone_core::auth::PlaintextKey;
 use keyzone_core::store::{ApiKeyRecord, ApiKeyStore, OrganizationStore};
-use keyzone_core::{ApiKeys, Directory, Identity, Secrets, SigningKeys, Vault, Zones};
+use keyzone_core::Vault;
 use keyzone_domain::organization::Organization;
 use keyzone_domain::urls::IssuerLayout;
 use keyzone_domain::{ApiKeyId, OrganizationId, Timestamp};
@@ -44,36 +44,13 @@ async fn app_with_fetcher(
     let (master, _) = keyzone_crypto::MasterKey::generate();
     let vault = Arc::new(Vault::new(master, None, store.clone()));
     vault.check_master_key().await.unwrap();
-    let signing = Arc::new(SigningKeys::new(store.clone(), vault.clone()));
-    let api_keys = ApiKeys::new(store.clone(), store.clone());
-    api_keys
+    let layout = IssuerLayout::new(&"http://kz.test".parse().unwrap(), zone_domain);
+    let state = Arc::new(AppState::new(store, vault, fetcher, layout));
+    state
+        .api_keys
         .bootstrap(Some(&PlaintextKey::new(KEY)))
         .await
         .unwrap();
-    let layout = IssuerLayout::new(&"http://kz.test".parse().unwrap(), zone_domain);
-    let directory = Arc::new(Directory::new(store.clone(), vault.clone()));
-    let secrets = Arc::new(Secrets::new(store.clone(), vault.clone()));
-    let state = Arc::new(AppState {
-        zones: Zones::new(store.clone(), store.clone(), vault.clone(), signing.clone()),
-        secrets: secrets.clone(),
-        directory: directory.clone(),
-        registrations: keyzone_core::registration::Registrations::new(store.clone()),
-        tokens: keyzone_core::authorization::TokenService::new(
-            store.clone(),
-            directory.clone(),
-            secrets.clone(),
-            signing.clone(),
-            vault.clone(),
-            fetcher,
-            layout.clone(),
-        ),
-        identity: Identity::new(store.clone()),
-        signing,
-        api_keys,
-        health: store.clone(),
-        layout,
-        metrics: Metrics::new(),
-    });
     App {
         router: router(state.clone()),
         state,
@@ -1087,10 +1064,8 @@ async fn dynamic_registration_creates_user_agents() {
     )
     .await;
     // Zone settings reach the OAuth endpoints within the lookup cache's lifetime.
-    tokio::time::sleep(
-        keyzone_core::authorization::LOOKUP_TTL + std::time::Duration::from_millis(100),
-    )
-    .await;
+    tokio::time::sleep(keyzone_authserver::LOOKUP_TTL + std::time::Duration::from_millis(100))
+        .await;
     let r = send(&a.router, reg(json!({"client_name": "x"}))).await;
     assert_eq!(r.status, 403);
     assert_eq!(r.body["error"], "access_denied");

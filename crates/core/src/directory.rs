@@ -5,13 +5,13 @@
 //! name an entity of the same zone); the schema's composite foreign keys
 //! enforce the same rule against races.
 
-use crate::auth::Principal;
+use crate::error::parse_id;
 use crate::error::CoreError;
 use crate::store::{
     Constraint, DependencyRecord, DirectoryStore, ListFilter, SealedChange, StoreError,
 };
 use crate::vault::Vault;
-use crate::zones::Zones;
+use crate::zones::ZoneScope;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use keyzone_domain::directory::{
@@ -41,27 +41,37 @@ fn not_found(entity: &'static str) -> CoreError {
     CoreError::NotFound { entity }
 }
 
-fn parse<T>(
-    s: &str,
-    entity: &'static str,
-    f: fn(&str) -> Result<T, keyzone_domain::IdError>,
-) -> Result<T, CoreError> {
-    f(s).map_err(|_| not_found(entity))
-}
-
 /// Inserts with a slug derived from `base`; a taken slug gets a random
 /// suffix and another try.
-async fn with_unique_slug<F, Fut>(base: &str, mut insert: F) -> Result<String, CoreError>
+async fn with_unique_slug<F, Fut>(base: &str, insert: F) -> Result<String, CoreError>
 where
     F: FnMut(String) -> Fut,
     Fut: Future<Output = Result<(), StoreError>>,
 {
-    let stem = slugify(base);
+    insert_with_unique_slug(slugify(base), true, Constraint::SlugUnique, insert).await
+}
+
+/// The slug-suffix rule of every entity with a slug: `insert` is tried
+/// with `stem`; while `taken` says the slug is in use (and `retry`: the
+/// slug was derived, not chosen by the caller, whose 409 it is to fix), a
+/// short random suffix is added and the insert tried again. Returns the
+/// slug that was stored.
+pub(crate) async fn insert_with_unique_slug<F, Fut>(
+    stem: String,
+    retry: bool,
+    taken: Constraint,
+    mut insert: F,
+) -> Result<String, CoreError>
+where
+    F: FnMut(String) -> Fut,
+    Fut: Future<Output = Result<(), StoreError>>,
+{
+    const ATTEMPTS: usize = 8;
     let mut slug = stem.clone();
-    for attempt in 0..8 {
+    for attempt in 0..ATTEMPTS {
         match insert(slug.clone()).await {
             Ok(()) => return Ok(slug),
-            Err(StoreError::Conflict(Constraint::SlugUnique)) if attempt < 7 => {
+            Err(StoreError::Conflict(c)) if c == taken && retry && attempt + 1 < ATTEMPTS => {
                 let suffix = &keyzone_domain::id::random_id()[..6];
                 let head: String = stem.chars().take(63 - 7).collect();
                 slug = format!("{}-{suffix}", head.trim_end_matches('-'));
@@ -69,7 +79,7 @@ where
             Err(e) => return Err(e.into()),
         }
     }
-    Err(CoreError::Conflict(Constraint::SlugUnique))
+    Err(CoreError::Conflict(taken))
 }
 
 fn forbid_platform(owner: OwnerType, what: &'static str) -> Result<(), CoreError> {
@@ -171,15 +181,6 @@ impl Directory {
         Self { store, vault }
     }
 
-    async fn zone(
-        &self,
-        zones: &Zones,
-        principal: &Principal,
-        zone: &str,
-    ) -> Result<ZoneId, CoreError> {
-        Ok(zones.get(principal, zone).await?.id)
-    }
-
     async fn provider_in(
         &self,
         zone: &ZoneId,
@@ -223,30 +224,6 @@ impl Directory {
         }
     }
 
-    /// Whether `id` names an entity of the zone, for the zone's own
-    /// reference fields.
-    pub async fn exists(
-        &self,
-        zone: &ZoneId,
-        kind: EntityKind,
-        id: &str,
-    ) -> Result<bool, CoreError> {
-        Ok(match kind {
-            EntityKind::Application => match ApplicationId::parse(id) {
-                Ok(i) => self.store.get_application(zone, &i).await?.is_some(),
-                Err(_) => false,
-            },
-            EntityKind::Resource => match ResourceId::parse(id) {
-                Ok(i) => self.store.get_resource(zone, &i).await?.is_some(),
-                Err(_) => false,
-            },
-            EntityKind::Provider => match ProviderId::parse(id) {
-                Ok(i) => self.store.get_provider(zone, &i).await?.is_some(),
-                Err(_) => false,
-            },
-        })
-    }
-
     // ----- providers -----
 
     async fn seal_client_secret(
@@ -284,12 +261,10 @@ impl Directory {
 
     pub async fn create_provider(
         &self,
-        zones: &Zones,
-        principal: &Principal,
-        zone: &str,
+        scope: &ZoneScope,
         fields: ProviderFields,
     ) -> Result<Provider, CoreError> {
-        let zone = self.zone(zones, principal, zone).await?;
+        let zone = scope.id().clone();
         fields.validate()?;
         let now = Timestamp::now();
         let id = ProviderId::generate();
@@ -326,15 +301,9 @@ impl Directory {
         Ok(p)
     }
 
-    pub async fn get_provider(
-        &self,
-        zones: &Zones,
-        principal: &Principal,
-        zone: &str,
-        id: &str,
-    ) -> Result<Provider, CoreError> {
-        let zone = self.zone(zones, principal, zone).await?;
-        let id = parse(id, "provider", ProviderId::parse)?;
+    pub async fn get_provider(&self, scope: &ZoneScope, id: &str) -> Result<Provider, CoreError> {
+        let zone = scope.id().clone();
+        let id = parse_id(id, "provider", ProviderId::parse)?;
         self.store
             .get_provider(&zone, &id)
             .await?
@@ -343,25 +312,21 @@ impl Directory {
 
     pub async fn list_providers(
         &self,
-        zones: &Zones,
-        principal: &Principal,
-        zone: &str,
+        scope: &ZoneScope,
         filter: &ListFilter,
         page: &PageRequest,
     ) -> Result<Page<Provider>, CoreError> {
-        let zone = self.zone(zones, principal, zone).await?;
+        let zone = scope.id().clone();
         Ok(self.store.list_providers(&zone, filter, page).await?)
     }
 
     pub async fn update_provider(
         &self,
-        zones: &Zones,
-        principal: &Principal,
-        zone: &str,
+        scope: &ZoneScope,
         id: &str,
         fields: ProviderFields,
     ) -> Result<Provider, CoreError> {
-        let mut p = self.get_provider(zones, principal, zone, id).await?;
+        let mut p = self.get_provider(scope, id).await?;
         forbid_platform(
             p.owner_type,
             "platform-owned providers cannot be modified through the API",
@@ -405,14 +370,8 @@ impl Directory {
         }
     }
 
-    pub async fn delete_provider(
-        &self,
-        zones: &Zones,
-        principal: &Principal,
-        zone: &str,
-        id: &str,
-    ) -> Result<(), CoreError> {
-        let p = self.get_provider(zones, principal, zone, id).await?;
+    pub async fn delete_provider(&self, scope: &ZoneScope, id: &str) -> Result<(), CoreError> {
+        let p = self.get_provider(scope, id).await?;
         forbid_platform(
             p.owner_type,
             "platform-owned providers cannot be deleted through the API",
@@ -440,13 +399,11 @@ impl Directory {
 
     pub async fn create_application(
         &self,
-        zones: &Zones,
-        principal: &Principal,
-        zone: &str,
+        scope: &ZoneScope,
         fields: ApplicationFields,
         dependencies: &[String],
     ) -> Result<Application, CoreError> {
-        let zone = self.zone(zones, principal, zone).await?;
+        let zone = scope.id().clone();
         fields.validate()?;
         let mut deps = Vec::new();
         for (i, d) in dependencies.iter().enumerate() {
@@ -491,13 +448,11 @@ impl Directory {
 
     pub async fn get_application(
         &self,
-        zones: &Zones,
-        principal: &Principal,
-        zone: &str,
+        scope: &ZoneScope,
         id: &str,
     ) -> Result<Application, CoreError> {
-        let zone = self.zone(zones, principal, zone).await?;
-        let id = parse(id, "application", ApplicationId::parse)?;
+        let zone = scope.id().clone();
+        let id = parse_id(id, "application", ApplicationId::parse)?;
         self.store
             .get_application(&zone, &id)
             .await?
@@ -506,25 +461,21 @@ impl Directory {
 
     pub async fn list_applications(
         &self,
-        zones: &Zones,
-        principal: &Principal,
-        zone: &str,
+        scope: &ZoneScope,
         filter: &ListFilter,
         page: &PageRequest,
     ) -> Result<Page<Application>, CoreError> {
-        let zone = self.zone(zones, principal, zone).await?;
+        let zone = scope.id().clone();
         Ok(self.store.list_applications(&zone, filter, page).await?)
     }
 
     pub async fn update_application(
         &self,
-        zones: &Zones,
-        principal: &Principal,
-        zone: &str,
+        scope: &ZoneScope,
         id: &str,
         fields: ApplicationFields,
     ) -> Result<Application, CoreError> {
-        let mut a = self.get_application(zones, principal, zone, id).await?;
+        let mut a = self.get_application(scope, id).await?;
         forbid_platform(
             a.owner_type,
             "platform-owned applications cannot be modified through the API",
@@ -539,14 +490,8 @@ impl Directory {
         }
     }
 
-    pub async fn delete_application(
-        &self,
-        zones: &Zones,
-        principal: &Principal,
-        zone: &str,
-        id: &str,
-    ) -> Result<(), CoreError> {
-        let a = self.get_application(zones, principal, zone, id).await?;
+    pub async fn delete_application(&self, scope: &ZoneScope, id: &str) -> Result<(), CoreError> {
+        let a = self.get_application(scope, id).await?;
         forbid_platform(
             a.owner_type,
             "platform-owned applications cannot be deleted through the API",
@@ -578,12 +523,10 @@ impl Directory {
 
     pub async fn create_resource(
         &self,
-        zones: &Zones,
-        principal: &Principal,
-        zone: &str,
+        scope: &ZoneScope,
         fields: ResourceFields,
     ) -> Result<Resource, CoreError> {
-        let zone = self.zone(zones, principal, zone).await?;
+        let zone = scope.id().clone();
         fields.validate()?;
         self.check_resource_refs(&zone, &fields).await?;
         let now = Timestamp::now();
@@ -618,15 +561,9 @@ impl Directory {
         Ok(r)
     }
 
-    pub async fn get_resource(
-        &self,
-        zones: &Zones,
-        principal: &Principal,
-        zone: &str,
-        id: &str,
-    ) -> Result<Resource, CoreError> {
-        let zone = self.zone(zones, principal, zone).await?;
-        let id = parse(id, "resource", ResourceId::parse)?;
+    pub async fn get_resource(&self, scope: &ZoneScope, id: &str) -> Result<Resource, CoreError> {
+        let zone = scope.id().clone();
+        let id = parse_id(id, "resource", ResourceId::parse)?;
         self.store
             .get_resource(&zone, &id)
             .await?
@@ -635,13 +572,11 @@ impl Directory {
 
     pub async fn list_resources(
         &self,
-        zones: &Zones,
-        principal: &Principal,
-        zone: &str,
+        scope: &ZoneScope,
         filter: &ListFilter,
         page: &PageRequest,
     ) -> Result<Page<Resource>, CoreError> {
-        let zone = self.zone(zones, principal, zone).await?;
+        let zone = scope.id().clone();
         Ok(self.store.list_resources(&zone, filter, page).await?)
     }
 
@@ -659,36 +594,26 @@ impl Directory {
             .store
             .resources_by_identifier(zone, &candidates)
             .await?;
-        if let Some(exact) = found.iter().find(|r| r.identifier == url) {
-            return Ok(Some(exact.clone()));
-        }
-        Ok(found
-            .into_iter()
-            .filter(|r| r.prefix)
-            .max_by_key(|r| r.identifier.len()))
+        Ok(dir::protecting_resource(url, found))
     }
 
     /// `resolve_resource` for the management API's `identifier` filter.
     pub async fn resolve_resource_for(
         &self,
-        zones: &Zones,
-        principal: &Principal,
-        zone: &str,
+        scope: &ZoneScope,
         url: &str,
     ) -> Result<Option<Resource>, CoreError> {
-        let zone = self.zone(zones, principal, zone).await?;
+        let zone = scope.id().clone();
         self.resolve_resource(&zone, url).await
     }
 
     pub async fn update_resource(
         &self,
-        zones: &Zones,
-        principal: &Principal,
-        zone: &str,
+        scope: &ZoneScope,
         id: &str,
         fields: ResourceFields,
     ) -> Result<Resource, CoreError> {
-        let mut r = self.get_resource(zones, principal, zone, id).await?;
+        let mut r = self.get_resource(scope, id).await?;
         forbid_platform(
             r.owner_type,
             "platform-owned resources cannot be modified through the API",
@@ -704,14 +629,8 @@ impl Directory {
         }
     }
 
-    pub async fn delete_resource(
-        &self,
-        zones: &Zones,
-        principal: &Principal,
-        zone: &str,
-        id: &str,
-    ) -> Result<(), CoreError> {
-        let r = self.get_resource(zones, principal, zone, id).await?;
+    pub async fn delete_resource(&self, scope: &ZoneScope, id: &str) -> Result<(), CoreError> {
+        let r = self.get_resource(scope, id).await?;
         forbid_platform(
             r.owner_type,
             "platform-owned resources cannot be deleted through the API",
@@ -727,17 +646,13 @@ impl Directory {
 
     pub async fn put_dependency(
         &self,
-        zones: &Zones,
-        principal: &Principal,
-        zone: &str,
+        scope: &ZoneScope,
         application: &str,
         resource: &str,
         when_accessing: &[String],
     ) -> Result<(), CoreError> {
-        let app = self
-            .get_application(zones, principal, zone, application)
-            .await?;
-        let res = parse(resource, "resource", ResourceId::parse)?;
+        let app = self.get_application(scope, application).await?;
+        let res = parse_id(resource, "resource", ResourceId::parse)?;
         self.store
             .get_resource(&app.zone_id, &res)
             .await?
@@ -759,16 +674,12 @@ impl Directory {
 
     pub async fn get_dependency(
         &self,
-        zones: &Zones,
-        principal: &Principal,
-        zone: &str,
+        scope: &ZoneScope,
         application: &str,
         resource: &str,
     ) -> Result<DependencyRecord, CoreError> {
-        let app = self
-            .get_application(zones, principal, zone, application)
-            .await?;
-        let res = parse(resource, "dependency", ResourceId::parse)?;
+        let app = self.get_application(scope, application).await?;
+        let res = parse_id(resource, "dependency", ResourceId::parse)?;
         self.store
             .get_dependency(&app.zone_id, &app.id, &res)
             .await?
@@ -777,15 +688,11 @@ impl Directory {
 
     pub async fn list_dependencies(
         &self,
-        zones: &Zones,
-        principal: &Principal,
-        zone: &str,
+        scope: &ZoneScope,
         application: &str,
         page: &PageRequest,
     ) -> Result<Page<DependencyRecord>, CoreError> {
-        let app = self
-            .get_application(zones, principal, zone, application)
-            .await?;
+        let app = self.get_application(scope, application).await?;
         Ok(self
             .store
             .list_dependencies(&app.zone_id, &app.id, page)
@@ -794,16 +701,12 @@ impl Directory {
 
     pub async fn delete_dependency(
         &self,
-        zones: &Zones,
-        principal: &Principal,
-        zone: &str,
+        scope: &ZoneScope,
         application: &str,
         resource: &str,
     ) -> Result<(), CoreError> {
-        let app = self
-            .get_application(zones, principal, zone, application)
-            .await?;
-        let res = parse(resource, "dependency", ResourceId::parse)?;
+        let app = self.get_application(scope, application).await?;
+        let res = parse_id(resource, "dependency", ResourceId::parse)?;
         if self
             .store
             .delete_dependency(&app.zone_id, &app.id, &res)
@@ -821,13 +724,11 @@ impl Directory {
     /// secret is returned, once; only a keyed digest of it is stored.
     pub async fn create_credential(
         &self,
-        zones: &Zones,
-        principal: &Principal,
-        zone: &str,
+        scope: &ZoneScope,
         application_id: &str,
         new: NewCredential,
     ) -> Result<(Credential, Option<String>), CoreError> {
-        let zone = self.zone(zones, principal, zone).await?;
+        let zone = scope.id().clone();
         let application = self
             .application_in(&zone, "application_id", application_id)
             .await?;
@@ -913,13 +814,11 @@ impl Directory {
 
     pub async fn get_credential(
         &self,
-        zones: &Zones,
-        principal: &Principal,
-        zone: &str,
+        scope: &ZoneScope,
         id: &str,
     ) -> Result<Credential, CoreError> {
-        let zone = self.zone(zones, principal, zone).await?;
-        let id = parse(id, "credential", CredentialId::parse)?;
+        let zone = scope.id().clone();
+        let id = parse_id(id, "credential", CredentialId::parse)?;
         self.store
             .get_credential(&zone, &id)
             .await?
@@ -928,25 +827,21 @@ impl Directory {
 
     pub async fn list_credentials(
         &self,
-        zones: &Zones,
-        principal: &Principal,
-        zone: &str,
+        scope: &ZoneScope,
         filter: &ListFilter,
         page: &PageRequest,
     ) -> Result<Page<Credential>, CoreError> {
-        let zone = self.zone(zones, principal, zone).await?;
+        let zone = scope.id().clone();
         Ok(self.store.list_credentials(&zone, filter, page).await?)
     }
 
     pub async fn update_credential(
         &self,
-        zones: &Zones,
-        principal: &Principal,
-        zone: &str,
+        scope: &ZoneScope,
         id: &str,
         changes: CredentialChanges,
     ) -> Result<Credential, CoreError> {
-        let mut c = self.get_credential(zones, principal, zone, id).await?;
+        let mut c = self.get_credential(scope, id).await?;
         let mut errs = ValidationErrors::new();
         match &mut c.kind {
             CredentialKind::Token { subject, .. } => {
@@ -984,27 +879,13 @@ impl Directory {
         }
     }
 
-    pub async fn delete_credential(
-        &self,
-        zones: &Zones,
-        principal: &Principal,
-        zone: &str,
-        id: &str,
-    ) -> Result<(), CoreError> {
-        let zone = self.zone(zones, principal, zone).await?;
-        let id = parse(id, "credential", CredentialId::parse)?;
+    pub async fn delete_credential(&self, scope: &ZoneScope, id: &str) -> Result<(), CoreError> {
+        let zone = scope.id().clone();
+        let id = parse_id(id, "credential", CredentialId::parse)?;
         if self.store.delete_credential(&zone, &id).await? {
             Ok(())
         } else {
             Err(not_found("credential"))
         }
     }
-}
-
-/// Kinds of entity a zone's own fields refer to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EntityKind {
-    Application,
-    Resource,
-    Provider,
 }

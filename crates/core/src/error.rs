@@ -45,3 +45,14 @@ impl From<StoreError> for CoreError {
         }
     }
 }
+
+/// An id from a request, parsed once at the use case's door: anything not
+/// shaped like an id names nothing, and is answered "not found" without
+/// asking the store.
+pub fn parse_id<T>(
+    s: &str,
+    entity: &'static str,
+    parse: fn(&str) -> Result<T, keyzone_domain::IdError>,
+) -> Result<T, CoreError> {
+    parse(s).map_err(|_| CoreError::NotFound { entity })
+}

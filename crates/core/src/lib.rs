@@ -3,15 +3,12 @@
 //! by `keyzone-store`, so this crate never knows which database it runs on.
 
 pub mod auth;
-pub mod authorization;
 pub mod cache;
-pub mod client_assertion;
 pub mod directory;
 pub mod error;
 pub mod identity;
 pub mod outbound;
 pub mod permissions;
-pub mod registration;
 pub mod secrets;
 pub mod signing;
 pub mod store;
@@ -26,4 +23,4 @@ pub use secrets::Secrets;
 pub use signing::SigningKeys;
 pub use store::{Constraint, StoreError};
 pub use vault::Vault;
-pub use zones::Zones;
+pub use zones::{ZoneAction, ZoneScope, Zones};

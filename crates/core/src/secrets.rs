@@ -1,11 +1,11 @@
 //! The Secrets API: values kept in a zone's vault, sealed with the zone's
 //! data key and bound to the secret's id and version.
 
-use crate::auth::Principal;
+use crate::error::parse_id;
 use crate::error::CoreError;
 use crate::store::{SecretFilter, SecretStore, StoreError, StoredSecret};
 use crate::vault::Vault;
-use crate::zones::Zones;
+use crate::zones::ZoneScope;
 use keyzone_domain::secret::{Secret, SecretChanges, SecretData, SecretDraft};
 use keyzone_domain::{SecretId, Timestamp, ZoneId};
 use std::sync::Arc;
@@ -42,28 +42,8 @@ impl Secrets {
             .await
     }
 
-    /// Resolves the zone first: a zone of another organization is not found.
-    async fn zone(
-        &self,
-        zones: &Zones,
-        principal: &Principal,
-        zone: &str,
-    ) -> Result<ZoneId, CoreError> {
-        Ok(zones.get(principal, zone).await?.id)
-    }
-
-    fn parse_id(id: &str) -> Result<SecretId, CoreError> {
-        SecretId::parse(id).map_err(|_| CoreError::NotFound { entity: "secret" })
-    }
-
-    pub async fn create(
-        &self,
-        zones: &Zones,
-        principal: &Principal,
-        zone: &str,
-        draft: SecretDraft,
-    ) -> Result<Secret, CoreError> {
-        let zone = self.zone(zones, principal, zone).await?;
+    pub async fn create(&self, scope: &ZoneScope, draft: SecretDraft) -> Result<Secret, CoreError> {
+        let zone = scope.id().clone();
         draft.validate()?;
         let id = SecretId::generate();
         let now = Timestamp::now();
@@ -91,7 +71,7 @@ impl Secrets {
 
     async fn stored(&self, zone: &ZoneId, id: &str) -> Result<StoredSecret, CoreError> {
         self.store
-            .get_secret(zone, &Self::parse_id(id)?)
+            .get_secret(zone, &parse_id(id, "secret", SecretId::parse)?)
             .await?
             .ok_or(CoreError::NotFound { entity: "secret" })
     }
@@ -99,12 +79,10 @@ impl Secrets {
     /// The record and its decrypted value.
     pub async fn reveal(
         &self,
-        zones: &Zones,
-        principal: &Principal,
-        zone: &str,
+        scope: &ZoneScope,
         id: &str,
     ) -> Result<(Secret, SecretData), CoreError> {
-        let zone = self.zone(zones, principal, zone).await?;
+        let zone = scope.id().clone();
         let s = self.stored(&zone, id).await?;
         let data = self.open(&s).await?;
         Ok((s.secret, data))
@@ -129,24 +107,20 @@ impl Secrets {
 
     pub async fn list(
         &self,
-        zones: &Zones,
-        principal: &Principal,
-        zone: &str,
+        scope: &ZoneScope,
         filter: &SecretFilter,
     ) -> Result<Vec<Secret>, CoreError> {
-        let zone = self.zone(zones, principal, zone).await?;
+        let zone = scope.id().clone();
         Ok(self.store.list_secrets(&zone, filter).await?)
     }
 
     pub async fn update(
         &self,
-        zones: &Zones,
-        principal: &Principal,
-        zone: &str,
+        scope: &ZoneScope,
         id: &str,
         changes: SecretChanges,
     ) -> Result<Secret, CoreError> {
-        let zone = self.zone(zones, principal, zone).await?;
+        let zone = scope.id().clone();
         let mut s = self.stored(&zone, id).await?;
         changes.validate()?;
         let secret = &mut s.secret;
@@ -174,17 +148,11 @@ impl Secrets {
         }
     }
 
-    pub async fn delete(
-        &self,
-        zones: &Zones,
-        principal: &Principal,
-        zone: &str,
-        id: &str,
-    ) -> Result<(), CoreError> {
-        let zone = self.zone(zones, principal, zone).await?;
+    pub async fn delete(&self, scope: &ZoneScope, id: &str) -> Result<(), CoreError> {
+        let zone = scope.id().clone();
         if self
             .store
-            .delete_secret(&zone, &Self::parse_id(id)?)
+            .delete_secret(&zone, &parse_id(id, "secret", SecretId::parse)?)
             .await?
         {
             Ok(())

@@ -3,7 +3,7 @@
 use crate::auth::Principal;
 use crate::error::CoreError;
 use crate::signing::{self, SigningKeys};
-use crate::store::{Constraint, DirectoryStore, NewZoneKeys, StoreError, ZoneFilter, ZoneStore};
+use crate::store::{Constraint, DirectoryStore, NewZoneKeys, ZoneFilter, ZoneStore};
 use crate::vault::Vault;
 use keyzone_domain::validation::slugify;
 use keyzone_domain::zone::{Zone, ZoneChanges, ZoneDraft};
@@ -11,6 +11,46 @@ use keyzone_domain::{OrganizationId, Page, PageRequest, ValidationErrors, ZoneId
 use std::sync::Arc;
 
 const ENTITY: &str = "zone";
+
+/// What a request does with a zone's data. Role checks (zone managers and
+/// viewers, organization roles) are decided in [`Zones::scope`] by this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ZoneAction {
+    Read,
+    Write,
+}
+
+/// A zone the caller may act on, and how: the only way into the
+/// zone-scoped use cases (directory, identity, secrets, the zone itself).
+/// Built by [`Zones::scope`] alone, so access to a zone's data is decided
+/// in one place.
+#[derive(Debug, Clone)]
+pub struct ZoneScope {
+    zone: Zone,
+    principal: Principal,
+    action: ZoneAction,
+}
+
+impl ZoneScope {
+    pub fn id(&self) -> &ZoneId {
+        &self.zone.id
+    }
+    pub fn zone(&self) -> &Zone {
+        &self.zone
+    }
+    pub fn into_zone(self) -> Zone {
+        self.zone
+    }
+    pub fn organization_id(&self) -> &OrganizationId {
+        &self.zone.organization_id
+    }
+    pub fn principal(&self) -> &Principal {
+        &self.principal
+    }
+    pub fn action(&self) -> ZoneAction {
+        self.action
+    }
+}
 
 pub struct Zones {
     store: Arc<dyn ZoneStore>,
@@ -82,31 +122,44 @@ impl Zones {
         };
         // A derived slug that is taken gets a short random suffix; a slug the
         // caller chose is theirs to fix (409).
-        for attempt in 0..8 {
-            match self.store.insert_zone(&zone, &keys).await {
-                Ok(()) => {
-                    self.vault.remember(&zone.id, dek);
-                    return Ok(zone);
-                }
-                Err(StoreError::Conflict(Constraint::ZoneSlugUnique))
-                    if explicit_slug.is_none() && attempt < 7 =>
-                {
-                    let suffix = &keyzone_domain::id::random_id()[..6];
-                    let stem: String = base.chars().take(63 - 7).collect();
-                    zone.slug = format!("{}-{suffix}", stem.trim_end_matches('-'));
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(CoreError::Conflict(Constraint::ZoneSlugUnique))
+        let store = &self.store;
+        let keys = &keys;
+        zone.slug = crate::directory::insert_with_unique_slug(
+            base,
+            explicit_slug.is_none(),
+            Constraint::ZoneSlugUnique,
+            |slug| {
+                let mut z = zone.clone();
+                z.slug = slug;
+                async move { store.insert_zone(&z, keys).await }
+            },
+        )
+        .await?;
+        self.vault.remember(&zone.id, dek);
+        Ok(zone)
     }
 
-    pub async fn get(&self, principal: &Principal, id: &str) -> Result<Zone, CoreError> {
-        let id = ZoneId::parse(id).map_err(|_| CoreError::NotFound { entity: ENTITY })?;
-        self.store
+    /// The access chokepoint: the zone `id` as `principal` may act on it
+    /// for `action`, or 404. Today an organization's API keys may do
+    /// everything in its zones; another organization's zone is not found
+    /// (its existence is not revealed).
+    pub async fn scope(
+        &self,
+        principal: &Principal,
+        id: &str,
+        action: ZoneAction,
+    ) -> Result<ZoneScope, CoreError> {
+        let id = crate::error::parse_id(id, ENTITY, ZoneId::parse)?;
+        let zone = self
+            .store
             .get_zone(principal.organization_id(), &id)
             .await?
-            .ok_or(CoreError::NotFound { entity: ENTITY })
+            .ok_or(CoreError::NotFound { entity: ENTITY })?;
+        Ok(ZoneScope {
+            zone,
+            principal: principal.clone(),
+            action,
+        })
     }
 
     pub async fn list(
@@ -131,13 +184,8 @@ impl Zones {
         Ok(self.store.list_zones(&org, filter, page).await?)
     }
 
-    pub async fn update(
-        &self,
-        principal: &Principal,
-        id: &str,
-        changes: ZoneChanges,
-    ) -> Result<Zone, CoreError> {
-        let mut zone = self.get(principal, id).await?;
+    pub async fn update(&self, scope: &ZoneScope, changes: ZoneChanges) -> Result<Zone, CoreError> {
+        let mut zone = scope.zone.clone();
         changes.validate()?;
         if zone.owner_type == keyzone_domain::zone::OwnerType::Platform {
             return Err(CoreError::Forbidden(
@@ -206,8 +254,8 @@ impl Zones {
         }
     }
 
-    pub async fn delete(&self, principal: &Principal, id: &str) -> Result<(), CoreError> {
-        let zone = self.get(principal, id).await?;
+    pub async fn delete(&self, scope: &ZoneScope) -> Result<(), CoreError> {
+        let zone = &scope.zone;
         if zone.owner_type == keyzone_domain::zone::OwnerType::Platform {
             return Err(CoreError::Forbidden(
                 "platform-owned zones cannot be deleted through the API",

@@ -436,6 +436,19 @@ impl Positioned for Resource {
     }
 }
 
+/// The resource that protects `url` among `found` (the resources whose
+/// identifier is one of [`prefix_candidates`]): the one whose identifier is
+/// exactly `url`, else the prefix resource with the longest identifier.
+pub fn protecting_resource(url: &str, found: Vec<Resource>) -> Option<Resource> {
+    if let Some(i) = found.iter().position(|r| r.identifier == url) {
+        return found.into_iter().nth(i);
+    }
+    found
+        .into_iter()
+        .filter(|r| r.prefix)
+        .max_by_key(|r| r.identifier.len())
+}
+
 /// The identifiers a resource must have to protect `url`: the URL itself,
 /// and every prefix of it that ends at a path, query or fragment boundary
 /// (with and without a trailing `/`). Scheme and host always match exactly,

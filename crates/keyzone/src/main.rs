@@ -17,7 +17,7 @@ use keyzone_api::AppState;
 use keyzone_core::auth::{Bootstrap, PlaintextKey};
 use keyzone_core::signing::RotateOutcome as KeyRotation;
 use keyzone_core::vault::{MasterKeyMismatch, RotateOutcome as MasterRotation};
-use keyzone_core::{ApiKeys, Directory, Identity, Secrets, SigningKeys, Vault, Zones};
+use keyzone_core::{ApiKeys, SigningKeys, Vault};
 use keyzone_crypto::MasterKey;
 use keyzone_domain::urls::IssuerLayout;
 use keyzone_store::{ConnectOptions, Store};
@@ -345,7 +345,6 @@ async fn rotate_signing_keys(
 async fn serve(config: Config) -> anyhow::Result<()> {
     let store = Arc::new(open_store(&config).await?);
     let vault = open_vault(&config, &store, true).await?;
-    let signing = Arc::new(SigningKeys::new(store.clone(), vault.clone()));
     let api_keys = ApiKeys::new(store.clone(), store.clone());
     let chosen = config
         .bootstrap_api_key
@@ -363,8 +362,6 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         Bootstrap::AlreadyDone => {}
     }
     let layout = IssuerLayout::new(&config.public_url, config.zone_domain.as_deref());
-    let directory = Arc::new(Directory::new(store.clone(), vault.clone()));
-    let secrets = Arc::new(Secrets::new(store.clone(), vault.clone()));
     if config.outbound_allow_private {
         tracing::warn!(
             "KEYZONE_OUTBOUND_ALLOW_PRIVATE is on: outbound fetches may reach private addresses \
@@ -375,27 +372,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         keyzone_outbound::HttpFetcher::new(config.outbound_allow_private)
             .map_err(anyhow::Error::msg)?,
     );
-    let state = Arc::new(AppState {
-        zones: Zones::new(store.clone(), store.clone(), vault.clone(), signing.clone()),
-        secrets: secrets.clone(),
-        directory: directory.clone(),
-        registrations: keyzone_core::registration::Registrations::new(store.clone()),
-        tokens: keyzone_core::authorization::TokenService::new(
-            store.clone(),
-            directory.clone(),
-            secrets.clone(),
-            signing.clone(),
-            vault.clone(),
-            fetcher,
-            layout.clone(),
-        ),
-        identity: Identity::new(store.clone()),
-        signing: signing.clone(),
-        api_keys,
-        health: store.clone(),
-        layout,
-        metrics: keyzone_api::metrics::Metrics::new(),
-    });
+    let state = Arc::new(AppState::new(store.clone(), vault.clone(), fetcher, layout));
+    let signing = state.signing.clone();
     let app = keyzone_api::router(state);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

@@ -13,7 +13,8 @@
 //! rules for development and tests only.
 
 use async_trait::async_trait;
-use keyzone_core::outbound::{FetchError, Fetched, Fetcher};
+use base64::Engine;
+use keyzone_core::outbound::{FetchError, Fetched, Fetcher, FormAuth, FormPost, FormResponse};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -143,6 +144,48 @@ impl HttpFetcher {
     }
 }
 
+/// Reads at most [`MAX_BODY`] bytes of JSON; an empty body is `Null`.
+async fn read_json(
+    mut resp: reqwest::Response,
+    failed: &(dyn Fn(&str) -> FetchError + Sync),
+) -> Result<serde_json::Value, FetchError> {
+    if resp.content_length().is_some_and(|n| n > MAX_BODY as u64) {
+        return Err(failed("too large"));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|_| failed("body"))? {
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err(failed("too large"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(serde_json::Value::Null);
+    }
+    serde_json::from_slice(&body).map_err(|_| failed("not JSON"))
+}
+
+/// RFC 6749 §2.3.1: each of the pair is form-urlencoded before Basic.
+fn basic(client_id: &str, client_secret: &str) -> String {
+    let enc = |v: &str| form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
+    let pair = format!("{}:{}", enc(client_id), enc(client_secret));
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(pair)
+    )
+}
+
+fn send_error(raw: &str, e: reqwest::Error) -> FetchError {
+    let why = if e.is_timeout() {
+        "timeout".to_owned()
+    } else {
+        // The resolver's refusal surfaces as a connect error.
+        format!("{e:#}")
+    };
+    tracing::info!(url = raw, why, "outbound request failed");
+    FetchError::Failed(raw.to_owned())
+}
+
 /// `max-age` from a `Cache-Control` header; `no-store`/`no-cache` → 0.
 pub fn cache_max_age(header: &str) -> Option<Duration> {
     let mut max_age = None;
@@ -174,41 +217,22 @@ impl Fetcher for HttpFetcher {
             tracing::info!(url = raw, why, "outbound fetch failed");
             FetchError::Failed(raw.to_owned())
         };
-        let mut resp = self
+        let resp = self
             .client
             .get(url)
             .header(reqwest::header::ACCEPT, "application/json")
             .send()
             .await
-            .map_err(|e| {
-                let why = if e.is_timeout() {
-                    "timeout".to_owned()
-                } else {
-                    // The resolver's refusal surfaces as a connect error.
-                    format!("{e:#}")
-                };
-                failed(&why)
-            })?;
+            .map_err(|e| send_error(raw, e))?;
         if resp.status() != reqwest::StatusCode::OK {
             return Err(failed(&format!("status {}", resp.status().as_u16())));
-        }
-        if resp.content_length().is_some_and(|n| n > MAX_BODY as u64) {
-            return Err(failed("too large"));
         }
         let max_age = resp
             .headers()
             .get(reqwest::header::CACHE_CONTROL)
             .and_then(|v| v.to_str().ok())
             .and_then(cache_max_age);
-        let mut body = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(|_| failed("body"))? {
-            if body.len() + chunk.len() > MAX_BODY {
-                return Err(failed("too large"));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        let value: serde_json::Value =
-            serde_json::from_slice(&body).map_err(|_| failed("not JSON"))?;
+        let value = read_json(resp, &failed).await?;
         if !value.is_object() {
             return Err(failed("not a JSON object"));
         }
@@ -216,6 +240,63 @@ impl Fetcher for HttpFetcher {
             body: value,
             max_age,
         })
+    }
+
+    async fn post_form(&self, post: FormPost<'_>) -> Result<FormResponse, FetchError> {
+        let raw = post.url;
+        let url = self.check_url(raw)?;
+        let failed = |why: &str| {
+            tracing::info!(url = raw, why, "outbound form post failed");
+            FetchError::Failed(raw.to_owned())
+        };
+        // Built whole before any await: the serializer is not Send.
+        let (body, authorization) = {
+            let mut form = form_urlencoded::Serializer::new(String::new());
+            form.extend_pairs(post.form.iter().copied());
+            let authorization = match post.auth {
+                FormAuth::None { client_id } => {
+                    if let Some(id) = client_id {
+                        form.append_pair("client_id", id);
+                    }
+                    None
+                }
+                FormAuth::Basic {
+                    client_id,
+                    client_secret,
+                } => Some(basic(client_id, client_secret)),
+                FormAuth::Post {
+                    client_id,
+                    client_secret,
+                } => {
+                    form.append_pair("client_id", client_id);
+                    form.append_pair("client_secret", client_secret);
+                    None
+                }
+            };
+            (form.finish(), authorization)
+        };
+        let mut request = self
+            .client
+            .post(url)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            );
+        if let Some(a) = authorization {
+            request = request.header(reqwest::header::AUTHORIZATION, a);
+        }
+        let resp = request
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| send_error(raw, e))?;
+        let status = resp.status().as_u16();
+        if (300..400).contains(&status) {
+            return Err(failed("redirect"));
+        }
+        let body = read_json(resp, &failed).await?;
+        Ok(FormResponse { status, body })
     }
 }
 
@@ -354,6 +435,108 @@ mod tests {
             let url = serve_once(resp).await;
             assert!(matches!(f.get_json(&url).await, Err(FetchError::Failed(_))));
         }
+    }
+
+    /// A one-shot server that answers `response` and hands back the request.
+    async fn capture_once(response: Vec<u8>) -> (String, tokio::sync::oneshot::Receiver<String>) {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let (mut s, _) = l.accept().await.unwrap();
+            let mut buf = vec![0u8; 8192];
+            let mut got = Vec::new();
+            // Headers, then the body its content-length announces.
+            loop {
+                let n = s.read(&mut buf).await.unwrap();
+                got.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&got).to_string();
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let len = text
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length: "))
+                        .and_then(|v| v.trim().parse::<usize>().ok())
+                        .unwrap_or(0);
+                    if got.len() >= end + 4 + len || n == 0 {
+                        break;
+                    }
+                }
+            }
+            let _ = s.write_all(&response).await;
+            let _ = tx.send(String::from_utf8_lossy(&got).to_string());
+        });
+        (format!("http://{addr}/token"), rx)
+    }
+
+    #[tokio::test]
+    async fn posts_forms_with_client_authentication() {
+        let f = HttpFetcher::new(true).unwrap();
+        let (url, rx) = capture_once(http("200 OK", "", r#"{"access_token":"at"}"#)).await;
+        let got = f
+            .post_form(FormPost {
+                url: &url,
+                form: &[("grant_type", "authorization_code"), ("code", "a b&c")],
+                auth: FormAuth::Basic {
+                    client_id: "my client",
+                    client_secret: "s:e/c",
+                },
+            })
+            .await
+            .unwrap();
+        assert_eq!(got.status, 200);
+        assert_eq!(got.body["access_token"], "at");
+        let req = rx.await.unwrap();
+        assert!(req.starts_with("POST /token "), "{req}");
+        assert!(req.contains("content-type: application/x-www-form-urlencoded"));
+        // RFC 6749 §2.3.1: form-urlencoded, then base64.
+        let expected = base64::engine::general_purpose::STANDARD.encode("my+client:s%3Ae%2Fc");
+        assert!(
+            req.contains(&format!("authorization: Basic {expected}")),
+            "{req}"
+        );
+        assert!(
+            req.ends_with("grant_type=authorization_code&code=a+b%26c"),
+            "{req}"
+        );
+
+        // client_secret_post puts the pair in the body; an error status is
+        // a response for the caller to read.
+        let (url, rx) =
+            capture_once(http("400 Bad Request", "", r#"{"error":"invalid_grant"}"#)).await;
+        let got = f
+            .post_form(FormPost {
+                url: &url,
+                form: &[("grant_type", "refresh_token")],
+                auth: FormAuth::Post {
+                    client_id: "c",
+                    client_secret: "s",
+                },
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            (got.status, got.body["error"].as_str()),
+            (400, Some("invalid_grant"))
+        );
+        let req = rx.await.unwrap();
+        assert!(!req.contains("authorization:"));
+        assert!(req.ends_with("grant_type=refresh_token&client_id=c&client_secret=s"));
+
+        // The guard applies to POSTs too, and secrets never reach Debug.
+        let refused = HttpFetcher::new(false)
+            .unwrap()
+            .post_form(FormPost {
+                url: &url,
+                form: &[],
+                auth: FormAuth::None { client_id: None },
+            })
+            .await;
+        assert!(matches!(refused, Err(FetchError::Refused(_))));
+        let auth = FormAuth::Basic {
+            client_id: "c",
+            client_secret: "hunter2",
+        };
+        assert!(!format!("{auth:?}").contains("hunter2"));
     }
 
     #[tokio::test]

@@ -4,7 +4,8 @@ use crate::sql::{bind_args, push_any_like, push_in, Arg, Listing, Sql};
 use crate::{errors::map_sqlx_error, on_pool, Store};
 use async_trait::async_trait;
 use keyzone_core::store::{
-    Constraint, DependencyRecord, DirectoryStore, ListFilter, SealedChange, StoreError,
+    ApplicationStore, Constraint, CredentialStore, DependencyRecord, DependencyStore, ListFilter,
+    ProviderStore, ResourceStore, SealedChange, StoreError,
 };
 use keyzone_domain::directory::{
     Application, ApplicationType, Consent, Credential, CredentialKind, Metadata, Provider,
@@ -351,7 +352,7 @@ async fn rows_to<T, R: TryInto<T, Error = StoreError>>(
 }
 
 #[async_trait]
-impl DirectoryStore for Store {
+impl ProviderStore for Store {
     async fn insert_provider(
         &self,
         p: &Provider,
@@ -531,7 +532,10 @@ impl DirectoryStore for Store {
             .chain(credentials.into_iter().map(|c| ("credential", c)))
             .collect())
     }
+}
 
+#[async_trait]
+impl ApplicationStore for Store {
     async fn insert_application(
         &self,
         a: &Application,
@@ -651,7 +655,10 @@ impl DirectoryStore for Store {
         .map_err(map_sqlx_error)?;
         Ok(n > 0)
     }
+}
 
+#[async_trait]
+impl ResourceStore for Store {
     async fn insert_resource(&self, r: &Resource) -> Result<(), StoreError> {
         let sql = format!(
             "INSERT INTO resources ({RESOURCE_COLUMNS}) VALUES \
@@ -845,7 +852,10 @@ impl DirectoryStore for Store {
         .map_err(map_sqlx_error)?;
         Ok(n > 0)
     }
+}
 
+#[async_trait]
+impl DependencyStore for Store {
     async fn put_dependency(
         &self,
         zone: &ZoneId,
@@ -972,7 +982,10 @@ impl DirectoryStore for Store {
         .map_err(map_sqlx_error)?;
         Ok(n > 0)
     }
+}
 
+#[async_trait]
+impl CredentialStore for Store {
     async fn insert_credential(
         &self,
         c: &Credential,

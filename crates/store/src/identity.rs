@@ -4,7 +4,8 @@ use crate::sql::{push_any_like, push_in, Arg, Listing, Sql};
 use crate::{errors::map_sqlx_error, on_pool, Store};
 use async_trait::async_trait;
 use keyzone_core::store::{
-    GrantFilter, IdentityStore, SessionFilter, StoreError, UserFilter, UserRecord,
+    GrantFilter, GrantStore, SessionFilter, SessionStore, StoreError, UserAgentStore, UserFilter,
+    UserRecord, UserStore,
 };
 use keyzone_domain::identity::{
     Grant, RecordStatus, Session, SessionKind, User, UserAgent, UserStatus,
@@ -279,31 +280,7 @@ macro_rules! exec {
 }
 
 #[async_trait]
-impl IdentityStore for Store {
-    async fn extend_application_session(
-        &self,
-        zone: &ZoneId,
-        application: &keyzone_domain::ApplicationId,
-        provider: &keyzone_domain::ProviderId,
-        subject: &str,
-        expires_at: Timestamp,
-        now: Timestamp,
-    ) -> Result<bool, StoreError> {
-        let n = exec!(
-            self,
-            "UPDATE sessions SET expires_at = $5, authenticated_at = $6, updated_at = $6 \
-             WHERE zone_id = $1 AND session_type = 'application' AND application_id = $2 \
-             AND provider_id = $3 AND subject = $4 AND status = 'active' AND expires_at > $6",
-            zone.as_str(),
-            application.as_str(),
-            provider.as_str(),
-            subject,
-            expires_at.as_micros(),
-            now.as_micros()
-        )?;
-        Ok(n > 0)
-    }
-
+impl UserStore for Store {
     async fn insert_user(&self, u: &User) -> Result<(), StoreError> {
         exec!(
             self,
@@ -367,7 +344,10 @@ impl IdentityStore for Store {
             .await?;
         rows.try_map(UserRecord::try_from)
     }
+}
 
+#[async_trait]
+impl UserAgentStore for Store {
     async fn insert_user_agent(&self, ua: &UserAgent) -> Result<(), StoreError> {
         let metadata = ua.metadata.as_ref().map(|m| m.to_string());
         exec!(
@@ -433,6 +413,33 @@ impl IdentityStore for Store {
             )
             .await?;
         rows.try_map(UserAgent::try_from)
+    }
+}
+
+#[async_trait]
+impl SessionStore for Store {
+    async fn extend_application_session(
+        &self,
+        zone: &ZoneId,
+        application: &keyzone_domain::ApplicationId,
+        provider: &keyzone_domain::ProviderId,
+        subject: &str,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let n = exec!(
+            self,
+            "UPDATE sessions SET expires_at = $5, authenticated_at = $6, updated_at = $6 \
+             WHERE zone_id = $1 AND session_type = 'application' AND application_id = $2 \
+             AND provider_id = $3 AND subject = $4 AND status = 'active' AND expires_at > $6",
+            zone.as_str(),
+            application.as_str(),
+            provider.as_str(),
+            subject,
+            expires_at.as_micros(),
+            now.as_micros()
+        )?;
+        Ok(n > 0)
     }
 
     async fn insert_session(&self, s: &Session) -> Result<(), StoreError> {
@@ -561,7 +568,10 @@ impl IdentityStore for Store {
         )
         .map(|n| n > 0)
     }
+}
 
+#[async_trait]
+impl GrantStore for Store {
     async fn insert_grant(&self, g: &Grant) -> Result<(), StoreError> {
         let scopes = serde_json::to_string(&g.scopes).expect("serializes");
         exec!(

@@ -85,3 +85,32 @@ impl TestDb {
         }
     }
 }
+
+/// Runs each named `async fn(&Store)` on SQLite and on PostgreSQL, as
+/// `sqlite::<name>` and `postgres::<name>` tests, each on a fresh database:
+/// the one storage suite every backend passes.
+///
+/// ```text
+/// keyzone_store::store_tests!(creates_a_zone, lists_zones);
+/// ```
+#[macro_export]
+macro_rules! store_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite { $(
+            #[tokio::test]
+            async fn $name() {
+                let db = $crate::testing::TestDb::sqlite().await;
+                super::$name(&db.store).await;
+                db.cleanup().await;
+            }
+        )* }
+        mod postgres { $(
+            #[tokio::test]
+            async fn $name() {
+                let Some(db) = $crate::testing::TestDb::postgres().await else { return };
+                super::$name(&db.store).await;
+                db.cleanup().await;
+            }
+        )* }
+    };
+}

@@ -3,8 +3,10 @@
 
 use keyzone_core::auth::Principal;
 use keyzone_core::directory::{NewCredential, STS_PROVIDER};
-use keyzone_core::store::{DirectoryStore, ListFilter, OrganizationStore};
-use keyzone_core::{CoreError, Directory, SigningKeys, Vault, Zones};
+use keyzone_core::store::{
+    CredentialStore, ListFilter, OrganizationStore, ProviderStore, ResourceStore,
+};
+use keyzone_core::{CoreError, Directory, SigningKeys, Vault, ZoneScope, Zones};
 use keyzone_crypto::MasterKey;
 use keyzone_domain::directory::{ApplicationFields, ProviderFields, ResourceFields};
 use keyzone_domain::organization::Organization;
@@ -13,28 +15,7 @@ use keyzone_domain::{ApiKeyId, OrganizationId, PageRequest, Timestamp};
 use keyzone_store::Store;
 use std::sync::Arc;
 
-macro_rules! both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite { $(
-            #[tokio::test]
-            async fn $name() {
-                let db = keyzone_store::testing::TestDb::sqlite().await;
-                super::$name(&db.store).await;
-                db.cleanup().await;
-            }
-        )* }
-        mod postgres { $(
-            #[tokio::test]
-            async fn $name() {
-                let Some(db) = keyzone_store::testing::TestDb::postgres().await else { return };
-                super::$name(&db.store).await;
-                db.cleanup().await;
-            }
-        )* }
-    };
-}
-
-both!(
+keyzone_store::store_tests!(
     zone_b_never_sees_zone_a,
     references_stay_inside_the_zone,
     deleting_things_cleans_up_after_them,
@@ -48,6 +29,14 @@ struct S {
     zones: Zones,
     dir: Directory,
     admin: Principal,
+}
+
+/// The zone as the test's administrator may change it.
+async fn sc(zones: &Zones, admin: &keyzone_core::Principal, zone: &str) -> ZoneScope {
+    zones
+        .scope(admin, zone, keyzone_core::ZoneAction::Write)
+        .await
+        .expect("the test's zone")
 }
 
 async fn setup(store: &Store) -> S {
@@ -128,25 +117,26 @@ async fn zone_b_never_sees_zone_a(store: &Store) {
     let (a, b) = (zone(&s, "A").await, zone(&s, "B").await);
     let p = s
         .dir
-        .create_provider(&s.zones, &s.admin, &a, provider("idp"))
+        .create_provider(&sc(&s.zones, &s.admin, &a).await, provider("idp"))
         .await
         .unwrap();
     let r = s
         .dir
-        .create_resource(&s.zones, &s.admin, &a, res("https://a.test/api", false))
+        .create_resource(
+            &sc(&s.zones, &s.admin, &a).await,
+            res("https://a.test/api", false),
+        )
         .await
         .unwrap();
     let ap = s
         .dir
-        .create_application(&s.zones, &s.admin, &a, app("agent"), &[])
+        .create_application(&sc(&s.zones, &s.admin, &a).await, app("agent"), &[])
         .await
         .unwrap();
     let (c, _) = s
         .dir
         .create_credential(
-            &s.zones,
-            &s.admin,
-            &a,
+            &sc(&s.zones, &s.admin, &a).await,
             ap.id.as_str(),
             NewCredential::Password { identifier: None },
         )
@@ -154,32 +144,48 @@ async fn zone_b_never_sees_zone_a(store: &Store) {
         .unwrap();
     let (dz, da) = (&s.zones, &s.admin);
     assert!(is_not_found(
-        s.dir.get_provider(dz, da, &b, p.id.as_str()).await
-    ));
-    assert!(is_not_found(
-        s.dir.get_resource(dz, da, &b, r.id.as_str()).await
-    ));
-    assert!(is_not_found(
-        s.dir.get_application(dz, da, &b, ap.id.as_str()).await
-    ));
-    assert!(is_not_found(
-        s.dir.get_credential(dz, da, &b, c.id.as_str()).await
-    ));
-    assert!(is_not_found(
-        s.dir.delete_provider(dz, da, &b, p.id.as_str()).await
-    ));
-    assert!(is_not_found(
-        s.dir.delete_resource(dz, da, &b, r.id.as_str()).await
-    ));
-    assert!(is_not_found(
-        s.dir.delete_application(dz, da, &b, ap.id.as_str()).await
-    ));
-    assert!(is_not_found(
-        s.dir.delete_credential(dz, da, &b, c.id.as_str()).await
+        s.dir
+            .get_provider(&sc(dz, da, &b).await, p.id.as_str())
+            .await
     ));
     assert!(is_not_found(
         s.dir
-            .update_application(dz, da, &b, ap.id.as_str(), app("x"))
+            .get_resource(&sc(dz, da, &b).await, r.id.as_str())
+            .await
+    ));
+    assert!(is_not_found(
+        s.dir
+            .get_application(&sc(dz, da, &b).await, ap.id.as_str())
+            .await
+    ));
+    assert!(is_not_found(
+        s.dir
+            .get_credential(&sc(dz, da, &b).await, c.id.as_str())
+            .await
+    ));
+    assert!(is_not_found(
+        s.dir
+            .delete_provider(&sc(dz, da, &b).await, p.id.as_str())
+            .await
+    ));
+    assert!(is_not_found(
+        s.dir
+            .delete_resource(&sc(dz, da, &b).await, r.id.as_str())
+            .await
+    ));
+    assert!(is_not_found(
+        s.dir
+            .delete_application(&sc(dz, da, &b).await, ap.id.as_str())
+            .await
+    ));
+    assert!(is_not_found(
+        s.dir
+            .delete_credential(&sc(dz, da, &b).await, c.id.as_str())
+            .await
+    ));
+    assert!(is_not_found(
+        s.dir
+            .update_application(&sc(dz, da, &b).await, ap.id.as_str(), app("x"))
             .await
     ));
     let page = PageRequest {
@@ -189,7 +195,7 @@ async fn zone_b_never_sees_zone_a(store: &Store) {
     let f = ListFilter::default();
     assert_eq!(
         s.dir
-            .list_resources(dz, da, &b, &f, &page)
+            .list_resources(&sc(dz, da, &b).await, &f, &page)
             .await
             .unwrap()
             .total_count,
@@ -197,7 +203,7 @@ async fn zone_b_never_sees_zone_a(store: &Store) {
     );
     assert_eq!(
         s.dir
-            .list_applications(dz, da, &b, &f, &page)
+            .list_applications(&sc(dz, da, &b).await, &f, &page)
             .await
             .unwrap()
             .total_count,
@@ -205,7 +211,7 @@ async fn zone_b_never_sees_zone_a(store: &Store) {
     );
     assert_eq!(
         s.dir
-            .list_credentials(dz, da, &b, &f, &page)
+            .list_credentials(&sc(dz, da, &b).await, &f, &page)
             .await
             .unwrap()
             .total_count,
@@ -214,7 +220,7 @@ async fn zone_b_never_sees_zone_a(store: &Store) {
     // Zone B has only its own two platform providers.
     assert_eq!(
         s.dir
-            .list_providers(dz, da, &b, &f, &page)
+            .list_providers(&sc(dz, da, &b).await, &f, &page)
             .await
             .unwrap()
             .total_count,
@@ -222,11 +228,11 @@ async fn zone_b_never_sees_zone_a(store: &Store) {
     );
     // The same identifiers are free in another zone.
     s.dir
-        .create_application(dz, da, &b, app("agent"), &[])
+        .create_application(&sc(dz, da, &b).await, app("agent"), &[])
         .await
         .unwrap();
     s.dir
-        .create_resource(dz, da, &b, res("https://a.test/api", false))
+        .create_resource(&sc(dz, da, &b).await, res("https://a.test/api", false))
         .await
         .unwrap();
 }
@@ -237,23 +243,23 @@ async fn references_stay_inside_the_zone(store: &Store) {
     let (dz, da) = (&s.zones, &s.admin);
     let pa = s
         .dir
-        .create_provider(dz, da, &a, provider("idp"))
+        .create_provider(&sc(dz, da, &a).await, provider("idp"))
         .await
         .unwrap();
     let ra = s
         .dir
-        .create_resource(dz, da, &a, res("https://a.test/x", false))
+        .create_resource(&sc(dz, da, &a).await, res("https://a.test/x", false))
         .await
         .unwrap();
     let mut f = res("https://b.test/x", false);
     f.credential_provider_id = Some(Some(pa.id.clone()));
-    match s.dir.create_resource(dz, da, &b, f).await {
+    match s.dir.create_resource(&sc(dz, da, &b).await, f).await {
         Err(CoreError::Validation(e)) => assert_eq!(e.0[0].field, "credential_provider_id"),
         other => panic!("{other:?}"),
     }
     match s
         .dir
-        .create_application(dz, da, &b, app("x"), &[ra.id.to_string()])
+        .create_application(&sc(dz, da, &b).await, app("x"), &[ra.id.to_string()])
         .await
     {
         Err(CoreError::Validation(e)) => assert_eq!(e.0[0].field, "dependencies[0].id"),
@@ -261,20 +267,18 @@ async fn references_stay_inside_the_zone(store: &Store) {
     }
     let ab = s
         .dir
-        .create_application(dz, da, &b, app("x"), &[])
+        .create_application(&sc(dz, da, &b).await, app("x"), &[])
         .await
         .unwrap();
     assert!(is_not_found(
         s.dir
-            .put_dependency(dz, da, &b, ab.id.as_str(), ra.id.as_str(), &[])
+            .put_dependency(&sc(dz, da, &b).await, ab.id.as_str(), ra.id.as_str(), &[])
             .await
     ));
     match s
         .dir
         .create_credential(
-            dz,
-            da,
-            &b,
+            &sc(dz, da, &b).await,
             ab.id.as_str(),
             NewCredential::Token {
                 provider_id: pa.id.to_string(),
@@ -291,7 +295,7 @@ async fn references_stay_inside_the_zone(store: &Store) {
         default_resource_id: Some(Some(ra.id.to_string())),
         ..Default::default()
     };
-    match s.zones.update(da, &b, changes).await {
+    match s.zones.update(&sc(&s.zones, da, &b).await, changes).await {
         Err(CoreError::Validation(e)) => assert_eq!(e.0[0].field, "default_resource_id"),
         other => panic!("{other:?}"),
     }
@@ -301,7 +305,7 @@ async fn references_stay_inside_the_zone(store: &Store) {
     };
     assert_eq!(
         s.zones
-            .update(da, &a, changes)
+            .update(&sc(&s.zones, da, &a).await, changes)
             .await
             .unwrap()
             .default_resource_id,
@@ -315,28 +319,30 @@ async fn deleting_things_cleans_up_after_them(store: &Store) {
     let (dz, da) = (&s.zones, &s.admin);
     let p = s
         .dir
-        .create_provider(dz, da, &z, provider("idp"))
+        .create_provider(&sc(dz, da, &z).await, provider("idp"))
         .await
         .unwrap();
     let mut rf = res("https://z.test/api", true);
     rf.credential_provider_id = Some(Some(p.id.clone()));
-    let r1 = s.dir.create_resource(dz, da, &z, rf).await.unwrap();
+    let r1 = s
+        .dir
+        .create_resource(&sc(dz, da, &z).await, rf)
+        .await
+        .unwrap();
     let r2 = s
         .dir
-        .create_resource(dz, da, &z, res("https://z.test/other", false))
+        .create_resource(&sc(dz, da, &z).await, res("https://z.test/other", false))
         .await
         .unwrap();
     let ap = s
         .dir
-        .create_application(dz, da, &z, app("agent"), &[r1.id.to_string()])
+        .create_application(&sc(dz, da, &z).await, app("agent"), &[r1.id.to_string()])
         .await
         .unwrap();
     assert_eq!(ap.dependencies_count, 1);
     s.dir
         .put_dependency(
-            dz,
-            da,
-            &z,
+            &sc(dz, da, &z).await,
             ap.id.as_str(),
             r2.id.as_str(),
             &[r1.id.to_string()],
@@ -345,12 +351,14 @@ async fn deleting_things_cleans_up_after_them(store: &Store) {
         .unwrap();
     let mut provided = res("https://z.test/provided", false);
     provided.application_id = Some(Some(ap.id.clone()));
-    let r3 = s.dir.create_resource(dz, da, &z, provided).await.unwrap();
+    let r3 = s
+        .dir
+        .create_resource(&sc(dz, da, &z).await, provided)
+        .await
+        .unwrap();
     s.dir
         .create_credential(
-            dz,
-            da,
-            &z,
+            &sc(dz, da, &z).await,
             ap.id.as_str(),
             NewCredential::Token {
                 provider_id: p.id.to_string(),
@@ -361,8 +369,7 @@ async fn deleting_things_cleans_up_after_them(store: &Store) {
         .unwrap();
     s.zones
         .update(
-            da,
-            &z,
+            &sc(&s.zones, da, &z).await,
             ZoneChanges {
                 default_resource_id: Some(Some(r1.id.to_string())),
                 ..Default::default()
@@ -372,7 +379,11 @@ async fn deleting_things_cleans_up_after_them(store: &Store) {
         .unwrap();
 
     // The provider is in use: a 409 that names the users.
-    match s.dir.delete_provider(dz, da, &z, p.id.as_str()).await {
+    match s
+        .dir
+        .delete_provider(&sc(dz, da, &z).await, p.id.as_str())
+        .await
+    {
         Err(CoreError::InUse(m)) => assert!(
             m.contains(r1.id.as_str()) && m.contains("credential"),
             "{m}"
@@ -381,22 +392,29 @@ async fn deleting_things_cleans_up_after_them(store: &Store) {
     }
     // Deleting r1 removes it from the dependencies and the zone's default.
     s.dir
-        .delete_resource(dz, da, &z, r1.id.as_str())
+        .delete_resource(&sc(dz, da, &z).await, r1.id.as_str())
         .await
         .unwrap();
     let deps = s
         .dir
-        .list_dependencies(dz, da, &z, ap.id.as_str(), &PageRequest::default())
+        .list_dependencies(
+            &sc(dz, da, &z).await,
+            ap.id.as_str(),
+            &PageRequest::default(),
+        )
         .await
         .unwrap();
     // The dependency on r2, whose only when_accessing resource was r1, would
     // have become unconditional: it is removed too (fail closed).
     assert!(deps.items.is_empty(), "{deps:?}");
-    assert_eq!(s.zones.get(da, &z).await.unwrap().default_resource_id, None);
+    assert_eq!(
+        sc(&s.zones, da, &z).await.into_zone().default_resource_id,
+        None
+    );
     // Deleting the application deletes its credentials and dependencies and
     // leaves the resources it provided, unowned.
     s.dir
-        .delete_application(dz, da, &z, ap.id.as_str())
+        .delete_application(&sc(dz, da, &z).await, ap.id.as_str())
         .await
         .unwrap();
     let f = ListFilter::default();
@@ -406,7 +424,7 @@ async fn deleting_things_cleans_up_after_them(store: &Store) {
     };
     assert_eq!(
         s.dir
-            .list_credentials(dz, da, &z, &f, &page)
+            .list_credentials(&sc(dz, da, &z).await, &f, &page)
             .await
             .unwrap()
             .total_count,
@@ -414,7 +432,7 @@ async fn deleting_things_cleans_up_after_them(store: &Store) {
     );
     assert_eq!(
         s.dir
-            .get_resource(dz, da, &z, r3.id.as_str())
+            .get_resource(&sc(dz, da, &z).await, r3.id.as_str())
             .await
             .unwrap()
             .application_id,
@@ -424,8 +442,7 @@ async fn deleting_things_cleans_up_after_them(store: &Store) {
     // user_identity_provider_id that named it.
     s.zones
         .update(
-            da,
-            &z,
+            &sc(&s.zones, da, &z).await,
             ZoneChanges {
                 user_identity_provider_id: Some(Some(p.id.to_string())),
                 ..Default::default()
@@ -434,34 +451,35 @@ async fn deleting_things_cleans_up_after_them(store: &Store) {
         .await
         .unwrap();
     s.dir
-        .delete_provider(dz, da, &z, p.id.as_str())
+        .delete_provider(&sc(dz, da, &z).await, p.id.as_str())
         .await
         .unwrap();
     assert_eq!(
-        s.zones.get(da, &z).await.unwrap().user_identity_provider_id,
+        sc(&s.zones, da, &z)
+            .await
+            .into_zone()
+            .user_identity_provider_id,
         None
     );
     // A dependency with several conditions keeps the others.
     let ra = s
         .dir
-        .create_resource(dz, da, &z, res("https://z.test/a", false))
+        .create_resource(&sc(dz, da, &z).await, res("https://z.test/a", false))
         .await
         .unwrap();
     let rb = s
         .dir
-        .create_resource(dz, da, &z, res("https://z.test/b", false))
+        .create_resource(&sc(dz, da, &z).await, res("https://z.test/b", false))
         .await
         .unwrap();
     let app2 = s
         .dir
-        .create_application(dz, da, &z, app("second"), &[])
+        .create_application(&sc(dz, da, &z).await, app("second"), &[])
         .await
         .unwrap();
     s.dir
         .put_dependency(
-            dz,
-            da,
-            &z,
+            &sc(dz, da, &z).await,
             app2.id.as_str(),
             r2.id.as_str(),
             &[ra.id.to_string(), rb.id.to_string()],
@@ -469,17 +487,17 @@ async fn deleting_things_cleans_up_after_them(store: &Store) {
         .await
         .unwrap();
     s.dir
-        .delete_resource(dz, da, &z, ra.id.as_str())
+        .delete_resource(&sc(dz, da, &z).await, ra.id.as_str())
         .await
         .unwrap();
     let d = s
         .dir
-        .get_dependency(dz, da, &z, app2.id.as_str(), r2.id.as_str())
+        .get_dependency(&sc(dz, da, &z).await, app2.id.as_str(), r2.id.as_str())
         .await
         .unwrap();
     assert_eq!(d.when_accessing, vec![rb.id.clone()]);
     // Deleting the zone takes everything.
-    s.zones.delete(da, &z).await.unwrap();
+    s.zones.delete(&sc(&s.zones, da, &z).await).await.unwrap();
     let zid = keyzone_domain::ZoneId::parse(&z).unwrap();
     assert!(s.store.get_resource(&zid, &r2.id).await.unwrap().is_none());
 }
@@ -490,17 +508,26 @@ async fn prefix_resolution(store: &Store) {
     let (dz, da) = (&s.zones, &s.admin);
     let v1 = s
         .dir
-        .create_resource(dz, da, &z, res("https://api.example.com/v1", true))
+        .create_resource(
+            &sc(dz, da, &z).await,
+            res("https://api.example.com/v1", true),
+        )
         .await
         .unwrap();
     let admin = s
         .dir
-        .create_resource(dz, da, &z, res("https://api.example.com/v1/admin", true))
+        .create_resource(
+            &sc(dz, da, &z).await,
+            res("https://api.example.com/v1/admin", true),
+        )
         .await
         .unwrap();
     let exact = s
         .dir
-        .create_resource(dz, da, &z, res("https://api.example.com/exact", false))
+        .create_resource(
+            &sc(dz, da, &z).await,
+            res("https://api.example.com/exact", false),
+        )
         .await
         .unwrap();
     let zid = keyzone_domain::ZoneId::parse(&z).unwrap();
@@ -541,7 +568,11 @@ async fn platform_providers_are_protected(store: &Store) {
     let (dz, da) = (&s.zones, &s.admin);
     let all = s
         .dir
-        .list_providers(dz, da, &z, &ListFilter::default(), &PageRequest::default())
+        .list_providers(
+            &sc(dz, da, &z).await,
+            &ListFilter::default(),
+            &PageRequest::default(),
+        )
         .await
         .unwrap();
     let sts = all
@@ -551,18 +582,24 @@ async fn platform_providers_are_protected(store: &Store) {
         .unwrap();
     assert!(matches!(
         s.dir
-            .update_provider(dz, da, &z, sts.id.as_str(), provider("x"))
+            .update_provider(&sc(dz, da, &z).await, sts.id.as_str(), provider("x"))
             .await,
         Err(CoreError::Forbidden(_))
     ));
     assert!(matches!(
-        s.dir.delete_provider(dz, da, &z, sts.id.as_str()).await,
+        s.dir
+            .delete_provider(&sc(dz, da, &z).await, sts.id.as_str())
+            .await,
         Err(CoreError::Forbidden(_))
     ));
     // A customer provider's client secret is sealed, readable only through the vault.
     let mut f = provider("idp");
     f.client_secret = Some(Some("upstream-secret".into()));
-    let p = s.dir.create_provider(dz, da, &z, f).await.unwrap();
+    let p = s
+        .dir
+        .create_provider(&sc(dz, da, &z).await, f)
+        .await
+        .unwrap();
     assert!(p.client_secret_set);
     let zid = keyzone_domain::ZoneId::parse(&z).unwrap();
     let sealed = s
@@ -586,7 +623,7 @@ async fn platform_providers_are_protected(store: &Store) {
     };
     assert!(
         !s.dir
-            .update_provider(dz, da, &z, p.id.as_str(), clear)
+            .update_provider(&sc(dz, da, &z).await, p.id.as_str(), clear)
             .await
             .unwrap()
             .client_secret_set
@@ -602,7 +639,7 @@ async fn platform_providers_are_protected(store: &Store) {
 /// application sessions extended rather than duplicated — each scoped to
 /// its zone.
 async fn client_assertion_lookups_and_single_use_jtis(store: &Store) {
-    use keyzone_core::store::{IdentityStore, RevocationStore};
+    use keyzone_core::store::{RevocationStore, SessionStore};
     use keyzone_domain::identity::{Session, SessionKind};
     use keyzone_domain::{SessionId, ZoneId};
     let s = setup(store).await;
@@ -610,12 +647,12 @@ async fn client_assertion_lookups_and_single_use_jtis(store: &Store) {
     let (dz, da) = (&s.zones, &s.admin);
     let p = s
         .dir
-        .create_provider(dz, da, &a, provider("https://issuer.test"))
+        .create_provider(&sc(dz, da, &a).await, provider("https://issuer.test"))
         .await
         .unwrap();
     let ap = s
         .dir
-        .create_application(dz, da, &a, app("workload"), &[])
+        .create_application(&sc(dz, da, &a).await, app("workload"), &[])
         .await
         .unwrap();
     let mut made = Vec::new();
@@ -623,9 +660,7 @@ async fn client_assertion_lookups_and_single_use_jtis(store: &Store) {
         let (c, _) = s
             .dir
             .create_credential(
-                dz,
-                da,
-                &a,
+                &sc(dz, da, &a).await,
                 ap.id.as_str(),
                 NewCredential::Token {
                     provider_id: p.id.to_string(),

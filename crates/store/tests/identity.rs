@@ -2,8 +2,8 @@
 //! PostgreSQL: filters, revocation (nested), status over time, isolation.
 
 use keyzone_core::store::{
-    GrantFilter, IdentityStore, KeyWrapping, NewZoneKeys, SessionFilter, UserFilter, VaultStore,
-    WrappedDataKey, ZoneStore,
+    GrantFilter, GrantStore, KeyWrapping, NewZoneKeys, SessionFilter, SessionStore, UserAgentStore,
+    UserFilter, UserStore, VaultStore, WrappedDataKey, ZoneStore,
 };
 use keyzone_domain::identity::{
     Grant, RecordStatus, Session, SessionKind, User, UserAgent, UserStatus,
@@ -15,28 +15,7 @@ use keyzone_domain::{
 };
 use keyzone_store::Store;
 
-macro_rules! both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite { $(
-            #[tokio::test]
-            async fn $name() {
-                let db = keyzone_store::testing::TestDb::sqlite().await;
-                super::$name(&db.store).await;
-                db.cleanup().await;
-            }
-        )* }
-        mod postgres { $(
-            #[tokio::test]
-            async fn $name() {
-                let Some(db) = keyzone_store::testing::TestDb::postgres().await else { return };
-                super::$name(&db.store).await;
-                db.cleanup().await;
-            }
-        )* }
-    };
-}
-
-both!(
+keyzone_store::store_tests!(
     users_filters_and_isolation,
     sessions_revoke_with_children,
     grants_status_and_filters

@@ -13,32 +13,7 @@ use keyzone_domain::SecretId;
 use keyzone_domain::{ApiKeyId, OrganizationId, PageRequest, Positioned, Timestamp, ZoneId};
 use keyzone_store::Store;
 
-macro_rules! store_tests {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let db = keyzone_store::testing::TestDb::sqlite().await;
-                    super::$name(&db.store).await;
-                    db.cleanup().await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let Some(db) = keyzone_store::testing::TestDb::postgres().await else { return };
-                    super::$name(&db.store).await;
-                    db.cleanup().await;
-                }
-            )*
-        }
-    };
-}
-
-store_tests!(
+keyzone_store::store_tests!(
     health,
     organization_is_created_once,
     zone_round_trip,

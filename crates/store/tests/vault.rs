@@ -6,7 +6,7 @@ use keyzone_core::auth::Principal;
 use keyzone_core::signing::{RotateOutcome, MAX_TOKEN_LIFETIME};
 use keyzone_core::store::{OrganizationStore, SigningKeyStore};
 use keyzone_core::vault::{MasterKeyMismatch, RotateOutcome as MasterRotation};
-use keyzone_core::{CoreError, Secrets, SigningKeys, Vault, Zones};
+use keyzone_core::{CoreError, Secrets, SigningKeys, Vault, ZoneScope, Zones};
 use keyzone_crypto::signing::verify;
 use keyzone_crypto::{Algorithm, MasterKey};
 use keyzone_domain::organization::Organization;
@@ -16,28 +16,7 @@ use keyzone_domain::{ApiKeyId, OrganizationId, Timestamp};
 use keyzone_store::Store;
 use std::sync::Arc;
 
-macro_rules! both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite { $(
-            #[tokio::test]
-            async fn $name() {
-                let db = keyzone_store::testing::TestDb::sqlite().await;
-                super::$name(&db.store).await;
-                db.cleanup().await;
-            }
-        )* }
-        mod postgres { $(
-            #[tokio::test]
-            async fn $name() {
-                let Some(db) = keyzone_store::testing::TestDb::postgres().await else { return };
-                super::$name(&db.store).await;
-                db.cleanup().await;
-            }
-        )* }
-    };
-}
-
-both!(
+keyzone_store::store_tests!(
     master_key_mismatch_is_refused,
     secrets_are_sealed_and_versioned,
     master_key_rotation_rewraps_without_touching_data,
@@ -52,6 +31,14 @@ struct Services {
     secrets: Secrets,
     signing: Arc<SigningKeys>,
     admin: Principal,
+}
+
+/// The zone as the test's administrator may change it.
+async fn sc(zones: &Zones, admin: &keyzone_core::Principal, zone: &str) -> ZoneScope {
+    zones
+        .scope(admin, zone, keyzone_core::ZoneAction::Write)
+        .await
+        .expect("the test's zone")
 }
 
 async fn services(store: &Store, master: MasterKey) -> Services {
@@ -125,9 +112,7 @@ async fn secrets_are_sealed_and_versioned(store: &Store) {
     let created = s
         .secrets
         .create(
-            &s.zones,
-            &s.admin,
-            zid,
+            &sc(&s.zones, &s.admin, zid).await,
             SecretDraft {
                 name: "n".into(),
                 entity_id: "res".into(),
@@ -139,15 +124,17 @@ async fn secrets_are_sealed_and_versioned(store: &Store) {
         .await
         .unwrap();
     let id = created.id.as_str();
-    let (_, data) = s.secrets.reveal(&s.zones, &s.admin, zid, id).await.unwrap();
+    let (_, data) = s
+        .secrets
+        .reveal(&sc(&s.zones, &s.admin, zid).await, id)
+        .await
+        .unwrap();
     assert_eq!(data, token("v1-value"));
 
     let updated = s
         .secrets
         .update(
-            &s.zones,
-            &s.admin,
-            zid,
+            &sc(&s.zones, &s.admin, zid).await,
             id,
             SecretChanges {
                 data: Some(token("v2-value")),
@@ -160,9 +147,7 @@ async fn secrets_are_sealed_and_versioned(store: &Store) {
     let renamed = s
         .secrets
         .update(
-            &s.zones,
-            &s.admin,
-            zid,
+            &sc(&s.zones, &s.admin, zid).await,
             id,
             SecretChanges {
                 name: Some("renamed".into()),
@@ -174,7 +159,7 @@ async fn secrets_are_sealed_and_versioned(store: &Store) {
     assert_eq!(renamed.version, 2, "only a new value makes a new version");
     assert_eq!(
         s.secrets
-            .reveal(&s.zones, &s.admin, zid, id)
+            .reveal(&sc(&s.zones, &s.admin, zid).await, id)
             .await
             .unwrap()
             .1,
@@ -187,9 +172,7 @@ async fn secrets_are_sealed_and_versioned(store: &Store) {
     let other = s
         .secrets
         .create(
-            &s.zones,
-            &s.admin,
-            zid,
+            &sc(&s.zones, &s.admin, zid).await,
             SecretDraft {
                 name: "other".into(),
                 entity_id: "res".into(),
@@ -211,7 +194,7 @@ async fn secrets_are_sealed_and_versioned(store: &Store) {
     s.store.update_secret(&forged).await.unwrap();
     assert!(matches!(
         s.secrets
-            .reveal(&s.zones, &s.admin, zid, other.id.as_str())
+            .reveal(&sc(&s.zones, &s.admin, zid).await, other.id.as_str())
             .await,
         Err(CoreError::Internal(_))
     ));
@@ -219,7 +202,11 @@ async fn secrets_are_sealed_and_versioned(store: &Store) {
     let mut stale = victim.clone();
     stale.secret.version = 1;
     s.store.update_secret(&stale).await.unwrap();
-    assert!(s.secrets.reveal(&s.zones, &s.admin, zid, id).await.is_err());
+    assert!(s
+        .secrets
+        .reveal(&sc(&s.zones, &s.admin, zid).await, id)
+        .await
+        .is_err());
 }
 
 async fn master_key_rotation_rewraps_without_touching_data(store: &Store) {
@@ -233,9 +220,7 @@ async fn master_key_rotation_rewraps_without_touching_data(store: &Store) {
     let secret = s
         .secrets
         .create(
-            &s.zones,
-            &s.admin,
-            z.id.as_str(),
+            &sc(&s.zones, &s.admin, z.id.as_str()).await,
             SecretDraft {
                 name: "n".into(),
                 entity_id: "e".into(),
@@ -277,9 +262,7 @@ async fn master_key_rotation_rewraps_without_touching_data(store: &Store) {
     let (_, data) = fresh
         .secrets
         .reveal(
-            &fresh.zones,
-            &fresh.admin,
-            z.id.as_str(),
+            &sc(&fresh.zones, &fresh.admin, z.id.as_str()).await,
             secret.id.as_str(),
         )
         .await
@@ -405,7 +388,10 @@ async fn deleting_a_zone_shreds_its_keys(store: &Store) {
         .unwrap();
     use keyzone_core::store::VaultStore;
     let wrapped = s.store.data_key(&z.id, 1).await.unwrap().unwrap();
-    s.zones.delete(&s.admin, z.id.as_str()).await.unwrap();
+    s.zones
+        .delete(&sc(&s.zones, &s.admin, z.id.as_str()).await)
+        .await
+        .unwrap();
     assert!(s.store.data_key(&z.id, 1).await.unwrap().is_none());
     assert!(s.store.signing_keys(&z.id).await.unwrap().is_empty());
     assert!(matches!(

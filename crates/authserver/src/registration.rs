@@ -1,7 +1,8 @@
 //! Dynamic client registration (RFC 7591) of a zone: self-registered public
 //! clients become user agents, identified by a digest of their metadata.
 
-use crate::store::{IdentityStore, StoreError};
+use crate::store::TokenStore;
+use keyzone_core::StoreError;
 use keyzone_domain::identity::UserAgent;
 use keyzone_domain::zone::Zone;
 use keyzone_domain::{Timestamp, UserAgentId};
@@ -12,7 +13,7 @@ use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
 pub struct Registrations {
-    store: Arc<dyn IdentityStore>,
+    store: Arc<dyn TokenStore>,
 }
 
 /// Why a registration was refused before looking at the request.
@@ -23,7 +24,7 @@ pub enum Refusal {
 }
 
 impl Registrations {
-    pub fn new(store: Arc<dyn IdentityStore>) -> Self {
+    pub fn new(store: Arc<dyn TokenStore>) -> Self {
         Self { store }
     }
 

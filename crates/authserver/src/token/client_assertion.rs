@@ -5,9 +5,10 @@
 //! provider's JWKS).
 //!
 //! This module parses and checks assertions and finds their keys; which
-//! client an assertion stands for is decided in `authorization`.
+//! client an assertion stands for is decided in `client_auth`.
 
-use crate::outbound::{DocumentCache, FetchError};
+use crate::documents::DocumentCache;
+use keyzone_core::outbound::FetchError;
 use keyzone_crypto::signing::Algorithm;
 use keyzone_oauth::{ErrorCode, OAuthError};
 use serde_json::Value;
@@ -221,7 +222,7 @@ impl AssertionKeys {
 
     /// Verifies the assertion's signature with a key from `source`. An
     /// unknown `kid` refetches the JWKS (rotation), at most once per
-    /// [`crate::outbound::REFETCH_INTERVAL`].
+    /// [`crate::documents::REFETCH_INTERVAL`].
     pub async fn verify(&self, a: &Assertion, source: &KeySource) -> Result<(), OAuthError> {
         let bad_signature = || {
             OAuthError::invalid_client(

@@ -1,0 +1,168 @@
+//! The zone's token endpoint (RFC 6749 §3.2): dispatch on `grant_type`, one
+//! module per grant, all ending in the issuance pipeline ([`issuance`]).
+//!
+//! - [`client_auth`]: who the client is (secrets, RFC 7523 assertions)
+//! - [`client_credentials`], [`token_exchange`]: the grants
+//! - [`issuance`]: scopes, provider, the policy decision, signing / vault
+//!
+//! A new grant is a new module here, one arm in [`TokenService::token`], and
+//! an [`issuance::Issuance`] at its end.
+
+pub mod client_assertion;
+pub(crate) mod client_auth;
+mod client_credentials;
+pub(crate) mod issuance;
+mod token_exchange;
+
+pub use token_exchange::{TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_JWT, TOKEN_TYPE_SUBSTITUTE_USER};
+
+use crate::documents::DocumentCache;
+use crate::lookups::Lookups;
+use crate::policy::IssuancePolicy;
+use crate::store::TokenStore;
+use client_assertion::AssertionKeys;
+use keyzone_core::cache::TtlCache;
+use keyzone_core::outbound::Fetcher;
+use keyzone_core::{CoreError, Secrets, SigningKeys, Vault};
+use keyzone_domain::urls::IssuerLayout;
+use keyzone_domain::zone::Zone;
+use keyzone_domain::{ApplicationId, ProviderId, Timestamp, ZoneId};
+use keyzone_oauth::claims::TokenResponse;
+use keyzone_oauth::client_auth::ClientAuth;
+use keyzone_oauth::request::{self as req, Form};
+use keyzone_oauth::{ErrorCode, OAuthError};
+use std::sync::Arc;
+
+pub(crate) fn now_secs() -> u64 {
+    (Timestamp::now().as_micros() / 1_000_000) as u64
+}
+
+/// Token lifetime when the resource sets none.
+pub const DEFAULT_TOKEN_LIFETIME_SECS: u64 = 3600;
+/// A workload's application session is written at most once per this
+/// interval per node, not on every token request.
+pub const SESSION_RECORD_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+const SESSIONS_REMEMBERED: usize = 10_000;
+
+/// A failure below the protocol: logged, answered without internal text.
+pub(crate) fn internal(e: CoreError) -> OAuthError {
+    match e {
+        CoreError::KeyUnavailable(m) => {
+            tracing::error!(error = %m, "token endpoint: key unavailable");
+            OAuthError::new(
+                ErrorCode::TemporarilyUnavailable,
+                "the zone's keys are unavailable; try again later",
+            )
+        }
+        other => {
+            tracing::error!(error = %other, source = ?std::error::Error::source(&other), "token endpoint failed");
+            OAuthError::server_error()
+        }
+    }
+}
+
+/// What the authorization server is built from.
+pub struct Dependencies {
+    pub store: Arc<dyn TokenStore>,
+    pub secrets: Arc<Secrets>,
+    pub signing: Arc<SigningKeys>,
+    pub vault: Arc<Vault>,
+    pub fetcher: Arc<dyn Fetcher>,
+    pub policy: Arc<dyn IssuancePolicy>,
+    pub layout: IssuerLayout,
+}
+
+/// The zone's protocol runtime: token endpoint, introspection, revocation.
+pub struct TokenService {
+    pub(crate) store: Arc<dyn TokenStore>,
+    pub(crate) lookups: Lookups,
+    pub(crate) assertion_keys: AssertionKeys,
+    /// Workload logins recorded recently on this node.
+    pub(crate) sessions_recorded: TtlCache<(ZoneId, ApplicationId, ProviderId, String), ()>,
+    pub(crate) secrets: Arc<Secrets>,
+    pub(crate) signing: Arc<SigningKeys>,
+    pub(crate) vault: Arc<Vault>,
+    pub(crate) policy: Arc<dyn IssuancePolicy>,
+    pub(crate) layout: IssuerLayout,
+}
+
+impl TokenService {
+    pub fn new(d: Dependencies) -> Self {
+        Self {
+            lookups: Lookups::new(d.store.clone()),
+            store: d.store,
+            assertion_keys: AssertionKeys::new(DocumentCache::new(d.fetcher)),
+            sessions_recorded: TtlCache::new(SESSION_RECORD_INTERVAL, SESSIONS_REMEMBERED),
+            secrets: d.secrets,
+            signing: d.signing,
+            vault: d.vault,
+            policy: d.policy,
+            layout: d.layout,
+        }
+    }
+
+    /// The zone of a public endpoint, or `None` (a 404). Cached briefly.
+    pub async fn zone(&self, id: &str) -> Result<Option<Arc<Zone>>, OAuthError> {
+        self.lookups.zone(id).await
+    }
+
+    pub fn layout(&self) -> &IssuerLayout {
+        &self.layout
+    }
+
+    /// Handles a token request for `zone`.
+    pub async fn token(
+        &self,
+        zone: &Zone,
+        auth: ClientAuth,
+        form: &Form,
+    ) -> Result<TokenResponse, OAuthError> {
+        let grant = form.required("grant_type")?;
+        match grant {
+            req::GRANT_CLIENT_CREDENTIALS => self.client_credentials(zone, auth, form).await,
+            req::GRANT_TOKEN_EXCHANGE => self.token_exchange(zone, auth, form).await,
+            req::GRANT_AUTHORIZATION_CODE | req::GRANT_REFRESH_TOKEN => Err(OAuthError::new(
+                ErrorCode::UnsupportedGrantType,
+                format!("the {grant} grant is not available in this version of Keyzone"),
+            )),
+            other => Err(OAuthError::new(
+                ErrorCode::UnsupportedGrantType,
+                format!("unsupported grant_type {other:?}"),
+            )),
+        }
+    }
+
+    /// A token this zone issued, still valid and not revoked: its claims.
+    pub(crate) async fn live_token(
+        &self,
+        zone: &Zone,
+        token: &str,
+    ) -> Result<Option<serde_json::Value>, OAuthError> {
+        let ring = self.signing.key_ring(&zone.id).await.map_err(internal)?;
+        let Some(claims) = ring.verify(token) else {
+            return Ok(None);
+        };
+        let now = now_secs();
+        let issuer = self.layout.issuer(&zone.id);
+        let valid = claims.get("iss").and_then(|v| v.as_str()) == Some(issuer.as_str())
+            && claims
+                .get("exp")
+                .and_then(|v| v.as_u64())
+                .is_some_and(|e| e > now);
+        if !valid {
+            return Ok(None);
+        }
+        let Some(jti) = claims.get("jti").and_then(|v| v.as_str()) else {
+            return Ok(None);
+        };
+        if self
+            .store
+            .is_token_revoked(&zone.id, jti)
+            .await
+            .map_err(|e| internal(e.into()))?
+        {
+            return Ok(None);
+        }
+        Ok(Some(claims))
+    }
+}
