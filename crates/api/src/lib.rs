@@ -1,10 +1,15 @@
 //! Keyzone's HTTP surface. Framework code stays here: handlers parse the
 //! request, call one use case in `keyzone-core`, and render the result.
 //!
-//! The life of a management request: `request_context` (request id, access
-//! log, metrics, error bodies) → panic catcher → body limit → route →
-//! extractors (`Caller` authenticates, `Params` decodes the query, `JsonBody`
-//! parses the body) → handler → use case → store.
+//! Three surfaces, each a router with its own error shape: the management
+//! API (`management.rs`, the documented JSON error body), the zone
+//! protocol endpoints (`zone.rs`, RFC 6749 JSON errors) and the HTML pages
+//! (`pages.rs`). The life of a management request: `request_context`
+//! (request id, access log, metrics) → the surface's error finisher → panic
+//! catcher → body limit → route → extractors (`Caller` authenticates,
+//! `Scoped` resolves the zone through the access chokepoint, `Params`
+//! decodes the query, `JsonBody` parses the body) → handler → use case →
+//! store.
 
 pub mod applications;
 pub mod auth;
@@ -97,16 +102,11 @@ impl AppState {
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
-    let app = Router::new()
+    let surfaces = Router::new()
         .merge(management::router())
         .merge(zone::router())
-        .merge(pages::router())
-        .fallback(fallback)
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            context::request_context,
-        ))
-        .with_state(state.clone());
+        .merge(pages::router());
+    let app = with_context(surfaces, state.clone());
     // Runs before routing: host-based zones and `//` in paths.
     Router::new()
         .fallback_service(app)
@@ -180,14 +180,20 @@ async fn zone_host_rewrite(
     req
 }
 
-/// `routes` served as management routes: the shared request context and
-/// the management surface's layers (for tests that add their own routes).
-pub fn with_middleware(routes: Router<Arc<AppState>>, state: Arc<AppState>) -> Router {
-    management::with_layers(routes)
+/// Surfaces (each already behind its own layers) served with the shared
+/// request context and the 404 fallback. Tests use it to serve routes of
+/// their own behind a surface's layers.
+pub fn with_context(surfaces: Router<Arc<AppState>>, state: Arc<AppState>) -> Router {
+    surfaces
         .fallback(fallback)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             context::request_context,
         ))
         .with_state(state)
+}
+
+/// `routes` served as management routes (for tests that add their own).
+pub fn with_middleware(routes: Router<Arc<AppState>>, state: Arc<AppState>) -> Router {
+    with_context(management::with_layers(routes), state)
 }

@@ -22,13 +22,20 @@ use tower_http::limit::RequestBodyLimitLayer;
 pub const MAX_FORM_BYTES: usize = 64 * 1024;
 
 pub fn router() -> Router<Arc<AppState>> {
-    Router::new()
+    let routes = Router::new()
         // The authorization endpoint is advertised by discovery; until
         // browser sign-in is built it answers with a page saying so.
         .route(
             "/z/{zone_id}/oauth/authorize",
             get(not_available).post(not_available),
-        )
+        );
+    with_layers(routes)
+}
+
+/// The surface's layers (outermost last): its error finisher, the panic
+/// catcher and the body limits.
+pub fn with_layers(routes: Router<Arc<AppState>>) -> Router<Arc<AppState>> {
+    routes
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES.min(MAX_BODY_BYTES)))
         .layer(RequestBodyLimitLayer::new(MAX_FORM_BYTES))
         .layer(CatchPanicLayer::custom(panic_response))

@@ -23,7 +23,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 
 pub fn router() -> Router<Arc<AppState>> {
-    Router::new()
+    let routes = Router::new()
         .route(
             "/z/{zone_id}/.well-known/jwks.json",
             get(zone_endpoints::jwks),
@@ -47,7 +47,14 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/z/{zone_id}/oauth/token", post(oauth::token))
         .route("/z/{zone_id}/oauth/register", post(oauth::register))
         .route("/z/{zone_id}/oauth/introspect", post(oauth::introspect))
-        .route("/z/{zone_id}/oauth/revoke", post(oauth::revoke))
+        .route("/z/{zone_id}/oauth/revoke", post(oauth::revoke));
+    with_layers(routes)
+}
+
+/// The surface's layers (outermost last): its error finisher, the panic
+/// catcher and the body limits.
+pub fn with_layers(routes: Router<Arc<AppState>>) -> Router<Arc<AppState>> {
+    routes
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(CatchPanicLayer::custom(panic_response))

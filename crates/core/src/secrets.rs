@@ -88,7 +88,8 @@ impl Secrets {
         Ok((s.secret, data))
     }
 
-    /// Decrypts a stored secret (also used by the token endpoint, later).
+    /// Decrypts a stored secret (the management API's reveal, and the token
+    /// endpoint's vault-backed resources).
     pub async fn open(&self, s: &StoredSecret) -> Result<SecretData, CoreError> {
         let plain = self
             .vault

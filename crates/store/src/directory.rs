@@ -1,7 +1,7 @@
 //! Providers, applications, resources, dependencies and credentials.
 
 use crate::sql::{bind_args, push_any_like, push_in, Arg, Listing, Sql};
-use crate::{errors::map_sqlx_error, on_pool, Store};
+use crate::{errors::map_sqlx_error, get_in_zone, on_pool, Store};
 use async_trait::async_trait;
 use keyzone_core::store::{
     ApplicationStore, Constraint, CredentialStore, DependencyRecord, DependencyStore, ListFilter,
@@ -371,17 +371,7 @@ impl ProviderStore for Store {
         zone: &ZoneId,
         id: &ProviderId,
     ) -> Result<Option<Provider>, StoreError> {
-        let sql =
-            format!("SELECT {PROVIDER_COLUMNS} FROM providers WHERE zone_id = $1 AND id = $2");
-        let row: Option<ProviderRow> = on_pool!(self, |p| {
-            sqlx::query_as(&sql)
-                .bind(zone.as_str())
-                .bind(id.as_str())
-                .fetch_optional(p)
-                .await
-        })
-        .map_err(map_sqlx_error)?;
-        row.map(Provider::try_from).transpose()
+        get_in_zone!(self, ProviderRow, PROVIDER_COLUMNS, "providers", zone, id)
     }
 
     async fn provider_client_secret(
@@ -568,18 +558,14 @@ impl ApplicationStore for Store {
         zone: &ZoneId,
         id: &ApplicationId,
     ) -> Result<Option<Application>, StoreError> {
-        let sql = format!(
-            "SELECT {APPLICATION_COLUMNS} FROM applications WHERE zone_id = $1 AND id = $2"
-        );
-        let row: Option<ApplicationRow> = on_pool!(self, |p| {
-            sqlx::query_as(&sql)
-                .bind(zone.as_str())
-                .bind(id.as_str())
-                .fetch_optional(p)
-                .await
-        })
-        .map_err(map_sqlx_error)?;
-        row.map(Application::try_from).transpose()
+        get_in_zone!(
+            self,
+            ApplicationRow,
+            APPLICATION_COLUMNS,
+            "applications",
+            zone,
+            id
+        )
     }
 
     async fn list_applications(
@@ -694,17 +680,7 @@ impl ResourceStore for Store {
         zone: &ZoneId,
         id: &ResourceId,
     ) -> Result<Option<Resource>, StoreError> {
-        let sql =
-            format!("SELECT {RESOURCE_COLUMNS} FROM resources WHERE zone_id = $1 AND id = $2");
-        let row: Option<ResourceRow> = on_pool!(self, |p| {
-            sqlx::query_as(&sql)
-                .bind(zone.as_str())
-                .bind(id.as_str())
-                .fetch_optional(p)
-                .await
-        })
-        .map_err(map_sqlx_error)?;
-        row.map(Resource::try_from).transpose()
+        get_in_zone!(self, ResourceRow, RESOURCE_COLUMNS, "resources", zone, id)
     }
 
     async fn list_resources(
@@ -1022,16 +998,14 @@ impl CredentialStore for Store {
         zone: &ZoneId,
         id: &CredentialId,
     ) -> Result<Option<Credential>, StoreError> {
-        let sql = format!("SELECT {CREDENTIAL_COLUMNS} FROM application_credentials WHERE zone_id = $1 AND id = $2");
-        let row: Option<CredentialRow> = on_pool!(self, |p| {
-            sqlx::query_as(&sql)
-                .bind(zone.as_str())
-                .bind(id.as_str())
-                .fetch_optional(p)
-                .await
-        })
-        .map_err(map_sqlx_error)?;
-        row.map(Credential::try_from).transpose()
+        get_in_zone!(
+            self,
+            CredentialRow,
+            CREDENTIAL_COLUMNS,
+            "application_credentials",
+            zone,
+            id
+        )
     }
 
     async fn credential_by_client_id(

@@ -1,7 +1,7 @@
 //! Users, user agents, sessions and delegated grants.
 
 use crate::sql::{push_any_like, push_in, Arg, Listing, Sql};
-use crate::{errors::map_sqlx_error, on_pool, Store};
+use crate::{errors::map_sqlx_error, get_in_zone, on_pool, Store};
 use async_trait::async_trait;
 use keyzone_core::store::{
     GrantFilter, GrantStore, SessionFilter, SessionStore, StoreError, UserAgentStore, UserFilter,
@@ -252,20 +252,6 @@ impl TryFrom<GrantRow> for Grant {
     }
 }
 
-macro_rules! get_one {
-    ($self:expr, $row:ty, $sql:expr, $zone:expr, $id:expr) => {{
-        let row: Option<$row> = on_pool!($self, |p| {
-            sqlx::query_as($sql)
-                .bind($zone.as_str())
-                .bind($id.as_str())
-                .fetch_optional(p)
-                .await
-        })
-        .map_err(map_sqlx_error)?;
-        row.map(TryInto::try_into).transpose()
-    }};
-}
-
 macro_rules! exec {
     ($self:expr, $sql:expr, $($arg:expr),*) => {{
         on_pool!($self, |p| {
@@ -305,8 +291,7 @@ impl UserStore for Store {
     }
 
     async fn get_user(&self, zone: &ZoneId, id: &UserId) -> Result<Option<UserRecord>, StoreError> {
-        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE zone_id = $1 AND id = $2");
-        get_one!(self, UserRow, &sql, zone, id)
+        get_in_zone!(self, UserRow, USER_COLUMNS, "users", zone, id)
     }
 
     async fn list_users(
@@ -371,9 +356,14 @@ impl UserAgentStore for Store {
         zone: &ZoneId,
         id: &UserAgentId,
     ) -> Result<Option<UserAgent>, StoreError> {
-        let sql =
-            format!("SELECT {USER_AGENT_COLUMNS} FROM user_agents WHERE zone_id = $1 AND id = $2");
-        get_one!(self, UserAgentRow, &sql, zone, id)
+        get_in_zone!(
+            self,
+            UserAgentRow,
+            USER_AGENT_COLUMNS,
+            "user_agents",
+            zone,
+            id
+        )
     }
 
     async fn user_agent_by_identifier(
@@ -508,8 +498,7 @@ impl SessionStore for Store {
         zone: &ZoneId,
         id: &SessionId,
     ) -> Result<Option<Session>, StoreError> {
-        let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE zone_id = $1 AND id = $2");
-        get_one!(self, SessionRow, &sql, zone, id)
+        get_in_zone!(self, SessionRow, SESSION_COLUMNS, "sessions", zone, id)
     }
 
     async fn list_sessions(
@@ -596,9 +585,7 @@ impl GrantStore for Store {
     }
 
     async fn get_grant(&self, zone: &ZoneId, id: &GrantId) -> Result<Option<Grant>, StoreError> {
-        let sql =
-            format!("SELECT {GRANT_COLUMNS} FROM delegated_grants WHERE zone_id = $1 AND id = $2");
-        get_one!(self, GrantRow, &sql, zone, id)
+        get_in_zone!(self, GrantRow, GRANT_COLUMNS, "delegated_grants", zone, id)
     }
 
     async fn list_grants(

@@ -46,6 +46,28 @@ macro_rules! on_pool {
 }
 pub(crate) use on_pool;
 
+/// The one read of a zone-owned row by id: `WHERE zone_id = $1 AND id = $2`.
+/// Tenancy rests on this shape, so every entity's `get_…` uses it rather
+/// than writing the query again. The row type converts with `TryFrom`.
+macro_rules! get_in_zone {
+    ($store:expr, $row:ty, $columns:expr, $table:literal, $zone:expr, $id:expr) => {{
+        let sql = format!(
+            "SELECT {} FROM {} WHERE zone_id = $1 AND id = $2",
+            $columns, $table
+        );
+        let row: Option<$row> = $crate::on_pool!($store, |p| {
+            sqlx::query_as(&sql)
+                .bind($zone.as_str())
+                .bind($id.as_str())
+                .fetch_optional(p)
+                .await
+        })
+        .map_err($crate::errors::map_sqlx_error)?;
+        row.map(TryInto::try_into).transpose()
+    }};
+}
+pub(crate) use get_in_zone;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,

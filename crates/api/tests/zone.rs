@@ -1,536 +1,16 @@
-//! In-process tests of the management API's conventions and of zones, over
-//! the real router and a real (SQLite) store.
+//! Router tests of the zone protocol surface: discovery, JWKS, the token
+//! endpoint and its grants, client authentication, introspection,
+//! revocation, registration, and the surface's OAuth error shape.
 
 use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::Request;
 use axum::routing::get;
 use axum::Router;
-use http_body_util::BodyExt;
-use keyzone_api::{router, with_middleware, AppState};
-use keyzone_core::auth::PlaintextKey;
-use keyzone_core::store::{ApiKeyRecord, ApiKeyStore, OrganizationStore};
-use keyzone_core::Vault;
-use keyzone_domain::organization::Organization;
-use keyzone_domain::urls::IssuerLayout;
-use keyzone_domain::{ApiKeyId, OrganizationId, Timestamp};
-use keyzone_store::testing::TestDb;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 use std::sync::Arc;
-use tower::ServiceExt;
 
-const KEY: &str = "kz_router_test_key_0123456789";
-
-struct App {
-    router: Router,
-    state: Arc<AppState>,
-    db: TestDb,
-}
-
-async fn app() -> App {
-    app_with(None).await
-}
-
-async fn app_with(zone_domain: Option<&str>) -> App {
-    app_with_fetcher(zone_domain, Arc::new(keyzone_core::outbound::NoOutbound)).await
-}
-
-async fn app_with_fetcher(
-    zone_domain: Option<&str>,
-    fetcher: Arc<dyn keyzone_core::outbound::Fetcher>,
-) -> App {
-    let db = TestDb::sqlite().await;
-    let store = Arc::new(db.store.clone());
-    let (master, _) = keyzone_crypto::MasterKey::generate();
-    let vault = Arc::new(Vault::new(master, None, store.clone()));
-    vault.check_master_key().await.unwrap();
-    let layout = IssuerLayout::new(&"http://kz.test".parse().unwrap(), zone_domain);
-    let state = Arc::new(AppState::new(store, vault, fetcher, layout));
-    state
-        .api_keys
-        .bootstrap(Some(&PlaintextKey::new(KEY)))
-        .await
-        .unwrap();
-    App {
-        router: router(state.clone()),
-        state,
-        db,
-    }
-}
-
-struct Reply {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
-    body: Value,
-}
-
-async fn send(router: &Router, req: Request<Body>) -> Reply {
-    let res = router.clone().oneshot(req).await.unwrap();
-    let status = res.status();
-    let headers = res.headers().clone();
-    let bytes = res.into_body().collect().await.unwrap().to_bytes();
-    let body = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
-    };
-    Reply {
-        status,
-        headers,
-        body,
-    }
-}
-
-fn req(method: &str, uri: &str, body: Option<Value>) -> Request<Body> {
-    let b = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header("authorization", format!("Bearer {KEY}"))
-        .header("content-type", "application/json");
-    match body {
-        Some(v) => b.body(Body::from(v.to_string())).unwrap(),
-        None => b.body(Body::empty()).unwrap(),
-    }
-}
-
-fn assert_error_shape(r: &Reply, status: u16, code: &str) {
-    assert_eq!(r.status.as_u16(), status, "{:?}", r.body);
-    for key in [
-        "code",
-        "message",
-        "details",
-        "path",
-        "request_id",
-        "status",
-        "timestamp",
-    ] {
-        assert!(r.body.get(key).is_some(), "missing {key} in {:?}", r.body);
-    }
-    assert_eq!(r.body["code"], code);
-    assert_eq!(r.body["status"], status);
-    assert!(r.body["details"].is_array());
-    assert_eq!(
-        r.headers["content-type"].to_str().unwrap(),
-        "application/json"
-    );
-    assert_eq!(
-        r.body["request_id"].as_str().unwrap(),
-        r.headers["x-request-id"].to_str().unwrap()
-    );
-}
-
-#[tokio::test]
-async fn unauthenticated_and_wrong_keys_get_401() {
-    let a = app().await;
-    let r = send(
-        &a.router,
-        Request::get("/zones").body(Body::empty()).unwrap(),
-    )
-    .await;
-    assert_error_shape(&r, 401, "unauthorized");
-    assert_eq!(r.headers["x-should-retry"], "false");
-    let r = send(
-        &a.router,
-        Request::get("/zones")
-            .header("authorization", "Bearer kz_wrong_key_0123456789abcdef")
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
-    assert_error_shape(&r, 401, "unauthorized");
-    let r = send(
-        &a.router,
-        Request::get("/zones")
-            .header("authorization", format!("Basic {KEY}"))
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
-    assert_error_shape(&r, 401, "unauthorized");
-    a.db.cleanup().await;
-}
-
-#[tokio::test]
-async fn request_ids_are_echoed_or_made() {
-    let a = app().await;
-    let mut r = req("GET", "/zones/nope", None);
-    r.headers_mut()
-        .insert("x-client-request-id", "client-abc-123".parse().unwrap());
-    let r = send(&a.router, r).await;
-    assert_error_shape(&r, 404, "not_found");
-    assert_eq!(r.body["request_id"], "client-abc-123");
-    assert_eq!(r.body["path"], "/zones/nope");
-    let r = send(&a.router, req("GET", "/zones", None)).await;
-    assert_eq!(r.status, 200);
-    assert_eq!(r.headers["x-request-id"].len(), 36);
-    a.db.cleanup().await;
-}
-
-#[tokio::test]
-async fn errors_outside_handlers_have_the_same_shape() {
-    let a = app().await;
-    assert_error_shape(
-        &send(&a.router, req("GET", "/nope", None)).await,
-        404,
-        "not_found",
-    );
-    assert_error_shape(
-        &send(&a.router, req("PUT", "/zones", None)).await,
-        405,
-        "bad_request",
-    );
-    let big = json!({ "name": "x", "description": "y".repeat(1_100_000) });
-    assert_error_shape(
-        &send(&a.router, req("POST", "/zones", Some(big))).await,
-        413,
-        "bad_request",
-    );
-    let r = send(
-        &a.router,
-        Request::post("/zones")
-            .header("authorization", format!("Bearer {KEY}"))
-            .body(Body::from("{not json"))
-            .unwrap(),
-    )
-    .await;
-    assert_error_shape(&r, 400, "bad_request");
-
-    // A panic is a 500 with the documented body and none of the panic text.
-    let boom = with_middleware(Router::new().route("/boom", get(boom)), a.state.clone());
-    let r = send(&boom, req("GET", "/boom", None)).await;
-    assert_error_shape(&r, 500, "internal_error");
-    assert!(!r.body.to_string().contains("secret internal detail"));
-    a.db.cleanup().await;
-}
-
-async fn boom() -> &'static str {
-    panic!("secret internal detail")
-}
-
-#[tokio::test]
-async fn zone_life_cycle() {
-    let a = app().await;
-    let r = send(
-        &a.router,
-        req(
-            "POST",
-            "/zones",
-            Some(json!({"name": "Prod", "unknown_field": 1})),
-        ),
-    )
-    .await;
-    assert_eq!(r.status, 201, "{:?}", r.body);
-    let z = r.body;
-    let id = z["id"].as_str().unwrap().to_owned();
-    assert_eq!(z["slug"], "prod");
-    assert_eq!(z["owner_type"], "customer");
-    assert_eq!(z["requires_invitation"], true);
-    assert_eq!(
-        z["protocols"]["oauth2"]["issuer"],
-        format!("http://kz.test/z/{id}")
-    );
-    assert!(z.get("permissions").is_none());
-
-    // Same name: the derived slug gets a suffix; an explicit duplicate is a 409.
-    let r = send(
-        &a.router,
-        req("POST", "/zones", Some(json!({"name": "Prod"}))),
-    )
-    .await;
-    assert_eq!(r.status, 201);
-    assert!(r.body["slug"].as_str().unwrap().starts_with("prod-"));
-    let r = send(
-        &a.router,
-        req("POST", "/zones", Some(json!({"name": "P", "slug": "prod"}))),
-    )
-    .await;
-    assert_error_shape(&r, 409, "conflict");
-    assert_eq!(r.headers["x-should-retry"], "false");
-    assert_eq!(r.body["details"][0]["field"], "slug");
-
-    let r = send(
-        &a.router,
-        req(
-            "GET",
-            &format!("/zones/{id}?expand%5B%5D=permissions"),
-            None,
-        ),
-    )
-    .await;
-    assert_eq!(r.body["permissions"]["zones"]["delete"], true);
-    let r = send(
-        &a.router,
-        req("GET", &format!("/zones/{id}?expand=permissions"), None),
-    )
-    .await;
-    assert!(r.body["permissions"].is_object());
-
-    let r = send(
-        &a.router,
-        req(
-            "PATCH",
-            &format!("/zones/{id}"),
-            Some(json!({"description": "about", "protocols": {"oauth2": {"dcr_enabled": false}}})),
-        ),
-    )
-    .await;
-    assert_eq!(r.body["description"], "about");
-    assert_eq!(r.body["protocols"]["oauth2"]["dcr_enabled"], false);
-    assert_eq!(r.body["protocols"]["oauth2"]["pkce_required"], true);
-    let r = send(
-        &a.router,
-        req(
-            "PATCH",
-            &format!("/zones/{id}"),
-            Some(json!({"description": null})),
-        ),
-    )
-    .await;
-    assert_eq!(r.body["description"], Value::Null);
-    assert_eq!(r.body["name"], "Prod");
-    let r = send(&a.router, req("PATCH", &format!("/zones/{id}"), None)).await;
-    assert_eq!(r.status, 200, "an empty PATCH body changes nothing");
-    let r = send(
-        &a.router,
-        req(
-            "PATCH",
-            &format!("/zones/{id}"),
-            Some(json!({"default_resource_id": "abcdefghij0123456789"})),
-        ),
-    )
-    .await;
-    assert_error_shape(&r, 400, "validation_error");
-    assert_eq!(r.body["details"][0]["field"], "default_resource_id");
-
-    let r = send(&a.router, req("DELETE", &format!("/zones/{id}"), None)).await;
-    assert_eq!(r.status, 204);
-    assert_error_shape(
-        &send(&a.router, req("GET", &format!("/zones/{id}"), None)).await,
-        404,
-        "not_found",
-    );
-    assert_error_shape(
-        &send(&a.router, req("DELETE", &format!("/zones/{id}"), None)).await,
-        404,
-        "not_found",
-    );
-    a.db.cleanup().await;
-}
-
-#[tokio::test]
-async fn validation_names_fields_and_changes_nothing() {
-    let a = app().await;
-    for (body, field) in [
-        (json!({"name": ""}), "name"),
-        (json!({"name": "x".repeat(256)}), "name"),
-        (json!({"name": "<script>x</script>"}), "name"),
-        (json!({"name": "a\u{1}b"}), "name"),
-        (
-            json!({"name": "ok", "description": "d".repeat(2049)}),
-            "description",
-        ),
-        (
-            json!({"name": "ok", "protocols": {"oauth2": {"cimd": {"enabled": true, "allowed_client_ids": ["https://*.*.x.com"]}}}}),
-            "protocols.oauth2.cimd.allowed_client_ids[0]",
-        ),
-        (
-            json!({"name": "ok", "encryption_key": {"type": "gcp", "arn": "x"}}),
-            "encryption_key.type",
-        ),
-        (json!({"name": 5}), "name"),
-        (json!({}), "name"),
-    ] {
-        let r = send(&a.router, req("POST", "/zones", Some(body.clone()))).await;
-        assert_error_shape(&r, 400, "validation_error");
-        assert_eq!(r.body["details"][0]["field"], field, "{body}");
-        assert_eq!(r.headers["x-should-retry"], "false");
-    }
-    let r = send(
-        &a.router,
-        req("GET", "/zones?expand%5B%5D=total_count", None),
-    )
-    .await;
-    assert_eq!(r.body["pagination"]["total_count"], 0);
-    for q in ["limit=0", "limit=101", "after=bogus", "before=bogus"] {
-        let r = send(&a.router, req("GET", &format!("/zones?{q}"), None)).await;
-        assert_error_shape(&r, 400, "validation_error");
-    }
-    a.db.cleanup().await;
-}
-
-#[tokio::test]
-async fn pages_and_filters() {
-    let a = app().await;
-    for i in 0..5 {
-        send(
-            &a.router,
-            req("POST", "/zones", Some(json!({"name": format!("Z{i}")}))),
-        )
-        .await;
-    }
-    let r = send(
-        &a.router,
-        req("GET", "/zones?limit=2&expand%5B%5D=total_count", None),
-    )
-    .await;
-    assert_eq!(r.body["items"].as_array().unwrap().len(), 2);
-    assert_eq!(r.body["page_info"]["has_next_page"], true);
-    assert_eq!(r.body["page_info"]["has_previous_page"], false);
-    assert_eq!(r.body["pagination"]["total_count"], 5);
-    let next = r.body["pagination"]["after_cursor"].as_str().unwrap();
-    let r2 = send(
-        &a.router,
-        req("GET", &format!("/zones?limit=2&cursor={next}"), None),
-    )
-    .await;
-    assert_eq!(r2.body["page_info"]["has_previous_page"], true);
-    assert!(r2.body["pagination"].get("total_count").is_none());
-    let prev = r2.body["pagination"]["before_cursor"].as_str().unwrap();
-    let back = send(
-        &a.router,
-        req("GET", &format!("/zones?limit=2&before={prev}"), None),
-    )
-    .await;
-    assert_eq!(back.body["items"], r.body["items"]);
-    let r = send(&a.router, req("GET", "/zones?slug=z3", None)).await;
-    assert_eq!(r.body["items"][0]["name"], "Z3");
-    assert_eq!(r.body["items"].as_array().unwrap().len(), 1);
-    let org = r.body["items"][0]["organization_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let r = send(
-        &a.router,
-        req(
-            "GET",
-            &format!("/zones?filter%5Borganization_id%5D={org}"),
-            None,
-        ),
-    )
-    .await;
-    assert_eq!(r.body["items"].as_array().unwrap().len(), 5);
-    let r = send(
-        &a.router,
-        req(
-            "GET",
-            "/zones?filter%5Borganization_id%5D=abcdefghij0123456789",
-            None,
-        ),
-    )
-    .await;
-    assert_eq!(r.body["items"].as_array().unwrap().len(), 0);
-    a.db.cleanup().await;
-}
-
-#[tokio::test]
-async fn another_organization_sees_nothing() {
-    let a = app().await;
-    let r = send(
-        &a.router,
-        req("POST", "/zones", Some(json!({"name": "Mine"}))),
-    )
-    .await;
-    let id = r.body["id"].as_str().unwrap().to_owned();
-
-    let now = Timestamp::now();
-    let other = Organization {
-        id: OrganizationId::generate(),
-        label: "other".into(),
-        name: "Other".into(),
-        created_at: now,
-        updated_at: now,
-    };
-    a.db.store.insert_organization(&other).await.unwrap();
-    let other_key = "kz_other_org_key_0123456789abc";
-    a.db.store
-        .insert_api_key(&ApiKeyRecord {
-            id: ApiKeyId::generate(),
-            organization_id: other.id.clone(),
-            name: "other".into(),
-            key_hash: Sha256::digest(other_key.as_bytes()).into(),
-            created_at: now,
-        })
-        .await
-        .unwrap();
-    let as_other = |method: &str, uri: &str, body: Option<Value>| {
-        let mut r = req(method, uri, body);
-        r.headers_mut().insert(
-            "authorization",
-            format!("Bearer {other_key}").parse().unwrap(),
-        );
-        r
-    };
-    for (m, body) in [
-        ("GET", None),
-        ("PATCH", Some(json!({"name": "Stolen"}))),
-        ("DELETE", None),
-    ] {
-        let r = send(&a.router, as_other(m, &format!("/zones/{id}"), body)).await;
-        assert_error_shape(&r, 404, "not_found");
-    }
-    let r = send(
-        &a.router,
-        as_other("GET", "/zones?expand%5B%5D=total_count", None),
-    )
-    .await;
-    assert_eq!(r.body["pagination"]["total_count"], 0);
-    let r = send(&a.router, req("GET", &format!("/zones/{id}"), None)).await;
-    assert_eq!(r.body["name"], "Mine");
-    a.db.cleanup().await;
-}
-
-#[tokio::test]
-async fn operations_endpoints() {
-    let a = app().await;
-    let r = send(
-        &a.router,
-        Request::get("/healthz").body(Body::empty()).unwrap(),
-    )
-    .await;
-    assert_eq!(r.status, 200);
-    let r = send(
-        &a.router,
-        Request::get("/readyz").body(Body::empty()).unwrap(),
-    )
-    .await;
-    assert_eq!(r.status, 200);
-    send(&a.router, req("GET", "/zones", None)).await;
-    let r = send(
-        &a.router,
-        Request::get("/metrics").body(Body::empty()).unwrap(),
-    )
-    .await;
-    let text = r.body.as_str().unwrap();
-    assert!(
-        text.contains(r#"keyzone_http_requests_total{method="GET",route="/zones",status="200"} 1"#),
-        "{text}"
-    );
-    assert!(text.contains("keyzone_http_request_duration_seconds_bucket"));
-    assert!(text.contains("keyzone_db_pool_connections"));
-    a.db.cleanup().await;
-}
-
-/// The committed OpenAPI document must match what the code generates. To
-/// refresh it: `KEYZONE_UPDATE_OPENAPI=1 cargo test -p keyzone-api openapi`.
-#[test]
-fn openapi_document_is_committed() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/openapi.json");
-    let generated = keyzone_api::openapi::document();
-    if std::env::var("KEYZONE_UPDATE_OPENAPI").is_ok_and(|v| v == "1") {
-        std::fs::write(path, &generated).unwrap();
-    }
-    let committed = std::fs::read_to_string(path).unwrap_or_default();
-    assert!(
-        committed == generated,
-        "docs/openapi.json is out of date: run KEYZONE_UPDATE_OPENAPI=1 cargo test -p keyzone-api openapi"
-    );
-    let doc: Value = serde_json::from_str(&generated).unwrap();
-    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
-    for p in ["/zones", "/zones/{zone_id}"] {
-        assert!(doc["paths"].get(p).is_some(), "{p} missing");
-    }
-}
+mod common;
+use common::*;
 
 #[tokio::test]
 async fn jwks_lists_public_keys_only() {
@@ -611,175 +91,6 @@ async fn host_based_zones_serve_their_jwks_at_the_root() {
         .insert("host", "keyzone.test".parse().unwrap());
     assert_eq!(send(&a.router, m).await.status, 200);
     a.db.cleanup().await;
-}
-
-#[tokio::test]
-async fn secrets_life_cycle_and_isolation() {
-    let a = app().await;
-    let za = send(&a.router, req("POST", "/zones", Some(json!({"name": "A"}))))
-        .await
-        .body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let zb = send(&a.router, req("POST", "/zones", Some(json!({"name": "B"}))))
-        .await
-        .body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let r = send(
-        &a.router,
-        req(
-            "POST",
-            &format!("/zones/{za}/secrets"),
-            Some(json!({
-                "name": "upstream", "entity_id": "res1", "zone_id": za,
-                "data": {"type": "token", "token": "tok-123"}, "metadata": {"k": "v"}
-            })),
-        ),
-    )
-    .await;
-    assert_eq!(r.status, 201, "{:?}", r.body);
-    assert!(r.body.get("data").is_none());
-    assert_eq!(r.body["version"], 1);
-    assert_eq!(r.body["type"], "token");
-    let id = r.body["id"].as_str().unwrap().to_owned();
-    let r = send(
-        &a.router,
-        req("GET", &format!("/zones/{za}/secrets/{id}"), None),
-    )
-    .await;
-    assert_eq!(r.body["data"], json!({"type": "token", "token": "tok-123"}));
-    let r = send(
-        &a.router,
-        req(
-            "GET",
-            &format!("/zones/{za}/secrets?entity_id=res1&type=token"),
-            None,
-        ),
-    )
-    .await;
-    assert_eq!(r.body.as_array().unwrap().len(), 1);
-    assert!(r.body[0].get("data").is_none());
-    let r = send(
-        &a.router,
-        req(
-            "PATCH",
-            &format!("/zones/{za}/secrets/{id}"),
-            Some(json!({"data": {"type": "password", "username": "u", "password": "p"}})),
-        ),
-    )
-    .await;
-    assert_eq!(r.body["version"], 2);
-    assert_eq!(r.body["type"], "password");
-    let r = send(
-        &a.router,
-        req("GET", &format!("/zones/{za}/secrets/{id}"), None),
-    )
-    .await;
-    assert_eq!(r.body["data"]["password"], "p");
-    for (m, body) in [
-        ("GET", None),
-        ("PATCH", Some(json!({"name": "x"}))),
-        ("DELETE", None),
-    ] {
-        let r = send(
-            &a.router,
-            req(m, &format!("/zones/{zb}/secrets/{id}"), body),
-        )
-        .await;
-        assert_error_shape(&r, 404, "not_found");
-    }
-    let r = send(&a.router, req("GET", &format!("/zones/{zb}/secrets"), None)).await;
-    assert_eq!(r.body, json!([]));
-    let r = send(
-        &a.router,
-        req(
-            "POST",
-            &format!("/zones/{za}/secrets"),
-            Some(json!({"name": "x", "entity_id": "e", "data": {"type": "token"}})),
-        ),
-    )
-    .await;
-    assert_error_shape(&r, 400, "validation_error");
-    assert_eq!(r.body["details"][0]["field"], "data.token");
-    let r = send(
-        &a.router,
-        req("POST", &format!("/zones/{za}/secrets"), Some(json!({"name": "x", "entity_id": "e", "zone_id": zb, "data": {"type": "token", "token": "t"}}))),
-    )
-    .await;
-    assert_error_shape(&r, 400, "validation_error");
-    assert_eq!(
-        send(
-            &a.router,
-            req("DELETE", &format!("/zones/{za}/secrets/{id}"), None)
-        )
-        .await
-        .status,
-        204
-    );
-    assert_error_shape(
-        &send(
-            &a.router,
-            req("GET", &format!("/zones/{za}/secrets/{id}"), None),
-        )
-        .await,
-        404,
-        "not_found",
-    );
-    a.db.cleanup().await;
-}
-
-#[tokio::test]
-async fn zones_can_start_with_a_platform_gateway_application() {
-    let a = app().await;
-    let r = send(
-        &a.router,
-        req(
-            "POST",
-            "/zones",
-            Some(json!({"name": "Gw", "default_mcp_gateway_application": true})),
-        ),
-    )
-    .await;
-    assert_eq!(r.status, 201, "{:?}", r.body);
-    let zone = r.body["id"].as_str().unwrap().to_owned();
-    let gw = r.body["default_mcp_gateway_application_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let r = send(
-        &a.router,
-        req("GET", &format!("/zones/{zone}/applications/{gw}"), None),
-    )
-    .await;
-    assert_eq!(r.body["owner_type"], "platform");
-    assert_eq!(r.body["traits"], json!(["gateway"]));
-    let r = send(
-        &a.router,
-        req("DELETE", &format!("/zones/{zone}/applications/{gw}"), None),
-    )
-    .await;
-    assert_error_shape(&r, 403, "forbidden");
-    // Without the flag there is none.
-    let r = send(
-        &a.router,
-        req("POST", "/zones", Some(json!({"name": "Plain"}))),
-    )
-    .await;
-    assert_eq!(r.body["default_mcp_gateway_application_id"], Value::Null);
-    a.db.cleanup().await;
-}
-
-fn form(uri: &str, basic: Option<(&str, &str)>, body: &str) -> Request<Body> {
-    use base64::Engine;
-    let mut b = Request::post(uri).header("content-type", "application/x-www-form-urlencoded");
-    if let Some((id, secret)) = basic {
-        let v = base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
-        b = b.header("authorization", format!("Basic {v}"));
-    }
-    b.body(Body::from(body.to_owned())).unwrap()
 }
 
 #[tokio::test]
@@ -1070,51 +381,6 @@ async fn dynamic_registration_creates_user_agents() {
     assert_eq!(r.status, 403);
     assert_eq!(r.body["error"], "access_denied");
     a.db.cleanup().await;
-}
-
-/// A zone with a prefix resource `https://api.example.com` (scopes read,
-/// write) and an application with a password credential.
-async fn oauth_fixture(a: &App) -> (String, String, String) {
-    let z = send(
-        &a.router,
-        req("POST", "/zones", Some(json!({"name": "OAuth"}))),
-    )
-    .await
-    .body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    send(&a.router, req("POST", &format!("/zones/{z}/resources"), Some(json!({
-        "identifier": "https://api.example.com", "name": "API", "prefix": true, "scopes": ["read", "write"]
-    })))).await;
-    let app_id = send(
-        &a.router,
-        req(
-            "POST",
-            &format!("/zones/{z}/applications"),
-            Some(json!({"identifier": "svc", "name": "Svc"})),
-        ),
-    )
-    .await
-    .body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let cred = send(
-        &a.router,
-        req(
-            "POST",
-            &format!("/zones/{z}/application-credentials"),
-            Some(json!({"type": "password", "application_id": app_id})),
-        ),
-    )
-    .await
-    .body;
-    (
-        z,
-        cred["identifier"].as_str().unwrap().to_owned(),
-        cred["password"].as_str().unwrap().to_owned(),
-    )
 }
 
 #[tokio::test]
@@ -1503,87 +769,6 @@ async fn token_exchange_follows_dependencies() {
 }
 
 #[tokio::test]
-async fn credential_lists_ignore_owner_type() {
-    let a = app().await;
-    let z = send(
-        &a.router,
-        req("POST", "/zones", Some(json!({"name": "Owner"}))),
-    )
-    .await
-    .body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let r = send(
-        &a.router,
-        req(
-            "GET",
-            &format!("/zones/{z}/application-credentials?owner_type=customer"),
-            None,
-        ),
-    )
-    .await;
-    assert_eq!(r.status, 200, "{:?}", r.body);
-    a.db.cleanup().await;
-}
-
-/// POSTs `body` to the management API and returns the new object's id.
-async fn create(router: &Router, path: impl Into<String>, body: Value) -> String {
-    let r = send(router, req("POST", &path.into(), Some(body))).await;
-    assert_eq!(r.status, 201, "{:?}", r.body);
-    r.body["id"].as_str().unwrap().to_owned()
-}
-
-/// Documents served to the token endpoint's outbound fetches, from memory.
-#[derive(Default)]
-struct StaticFetcher {
-    docs: std::sync::Mutex<std::collections::HashMap<String, Value>>,
-    fetches: std::sync::atomic::AtomicUsize,
-}
-
-impl StaticFetcher {
-    fn serve(&self, url: &str, doc: Value) {
-        self.docs.lock().unwrap().insert(url.to_owned(), doc);
-    }
-}
-
-#[async_trait::async_trait]
-impl keyzone_core::outbound::Fetcher for StaticFetcher {
-    async fn get_json(
-        &self,
-        url: &str,
-    ) -> Result<keyzone_core::outbound::Fetched, keyzone_core::outbound::FetchError> {
-        self.fetches
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        match self.docs.lock().unwrap().get(url) {
-            Some(v) => Ok(keyzone_core::outbound::Fetched {
-                body: v.clone(),
-                max_age: None,
-            }),
-            None => Err(keyzone_core::outbound::FetchError::Failed(url.to_owned())),
-        }
-    }
-}
-
-fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-fn jwt_claims(token: &str) -> Value {
-    use base64::Engine;
-    let payload = token.split('.').nth(1).unwrap();
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .unwrap(),
-    )
-    .unwrap()
-}
-
-#[tokio::test]
 async fn client_assertions_authenticate_applications() {
     use keyzone_crypto::signing::{Algorithm, SigningKey};
     let fetcher = Arc::new(StaticFetcher::default());
@@ -1876,5 +1061,111 @@ async fn basic_credentials_raw_or_form_urlencoded() {
     }
     let r = send(&a.router, form(&path, Some((&id, "wrong%2Dsecret")), body)).await;
     assert_eq!(r.status, 401);
+    a.db.cleanup().await;
+}
+
+async fn boom() -> &'static str {
+    panic!("secret internal detail")
+}
+
+/// Errors no handler wrote (unknown endpoint, 405, 413, a panic) come in
+/// the surface's own shape: OAuth JSON under a zone, HTML for pages.
+#[tokio::test]
+async fn each_surface_answers_in_its_own_error_shape() {
+    let a = app().await;
+    let zone = create(&a.router, "/zones", json!({"name": "Shapes"})).await;
+    let oauth_error = |r: &Reply, status: u16| {
+        assert_eq!(r.status.as_u16(), status, "{:?}", r.body);
+        assert!(r.body["error"].is_string(), "{:?}", r.body);
+        assert!(r.body["error_description"].is_string());
+        assert!(
+            r.body.get("request_id").is_none(),
+            "not the management body"
+        );
+        assert!(r.headers.contains_key("x-request-id"));
+    };
+    let r = send(&a.router, form(&format!("/z/{zone}/oauth/nope"), None, "")).await;
+    oauth_error(&r, 404);
+    let r = send(
+        &a.router,
+        Request::get(format!("/z/{zone}/oauth/token"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    oauth_error(&r, 405);
+    assert_eq!(r.body["error"], "invalid_request");
+    let big = "a".repeat(keyzone_api::MAX_BODY_BYTES + 1);
+    let r = send(
+        &a.router,
+        form(&format!("/z/{zone}/oauth/token"), None, &big),
+    )
+    .await;
+    oauth_error(&r, 413);
+    let r = send(
+        &a.router,
+        Request::get("/.well-known/oauth-authorization-server/z/nope")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    oauth_error(&r, 404);
+
+    let zone_boom = keyzone_api::with_context(
+        keyzone_api::zone::with_layers(Router::new().route("/z/{zone_id}/boom", get(boom))),
+        a.state.clone(),
+    );
+    let r = send(
+        &zone_boom,
+        Request::get("/z/x/boom").body(Body::empty()).unwrap(),
+    )
+    .await;
+    oauth_error(&r, 500);
+    assert_eq!(r.body["error"], "server_error");
+    assert!(!r.body.to_string().contains("secret internal detail"));
+
+    // Pages: HTML with the page headers, whatever went wrong.
+    let html = |r: &Reply, status: u16| {
+        assert_eq!(r.status.as_u16(), status);
+        assert_eq!(r.headers["content-type"], "text/html; charset=utf-8");
+        assert_eq!(r.headers["cache-control"], "no-store");
+        assert!(r.headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'"));
+        assert_eq!(r.headers["x-content-type-options"], "nosniff");
+        assert_eq!(r.headers["referrer-policy"], "no-referrer");
+        assert!(r.body.as_str().unwrap().starts_with("<!doctype html>"));
+    };
+    // The authorization endpoint is advertised: it says plainly that
+    // browser sign-in is not available, never "no such route".
+    let r = send(
+        &a.router,
+        Request::get(format!("/z/{zone}/oauth/authorize?response_type=code"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    html(&r, 501);
+    assert!(r.body.as_str().unwrap().contains("not available"));
+    let r = send(
+        &a.router,
+        Request::put(format!("/z/{zone}/oauth/authorize"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    html(&r, 405);
+    let page_boom = keyzone_api::with_context(
+        keyzone_api::pages::with_layers(Router::new().route("/z/{zone_id}/boom", get(boom))),
+        a.state.clone(),
+    );
+    let r = send(
+        &page_boom,
+        Request::get("/z/x/boom").body(Body::empty()).unwrap(),
+    )
+    .await;
+    html(&r, 500);
+    assert!(!r.body.as_str().unwrap().contains("secret internal detail"));
     a.db.cleanup().await;
 }
