@@ -134,6 +134,8 @@ def keyzone_env(
         # The suite's JWT issuers and client identity documents are served on
         # loopback over http; a real deployment keeps the SSRF guard on.
         KEYZONE_OUTBOUND_ALLOW_PRIVATE="true",
+        # Short, so test_hostile_input sees a slow client disconnected quickly.
+        KEYZONE_HTTP_HEADER_TIMEOUT_SECS="3",
     )
     if database_url:
         env["KEYZONE_DATABASE_URL"] = database_url

@@ -13,8 +13,8 @@ What is exercised:
   * the metadata documents and JWKS with raw httpx: issuer exactness, same-origin jwks_uri, S256 only, the appended,
     double-slash and path-inserted forms returning one document, and no redirects.
 
-Not in this version (asserted only by their error code): authorization_code, refresh_token. Token exchange is
-implemented by the server but not covered by this file.
+authorization_code and refresh_token are asserted here only for their error paths (the sign-in flow is in
+test_user_login.py). Token exchange is implemented by the server but not covered by this file.
 """
 
 from __future__ import annotations
@@ -580,25 +580,24 @@ def test_error_two_client_authentication_methods(setup):
     assert_raw_oauth_error(r, 400, "invalid_request", "Basic and client_secret_post together")
 
 
-def test_error_later_grants_unsupported(setup, oauth, rec):
-    """authorization_code and refresh_token come in a later version: only the code is asserted.
-
-    (Token exchange is no longer in this list: the server implements it since commit 6186133; it is not covered here.)"""
+def test_user_grants_refuse_bogus_codes_and_tokens(setup, oauth, rec):
+    """authorization_code and refresh_token are served (issue #12; the sign-in flow itself is covered by
+    test_user_login.py): a code or refresh token the zone never issued is `invalid_grant`, and a public-client
+    shape naming a client the zone does not know is `invalid_client`."""
     s = setup
-    expect_protocol_error(rec, 400, "unsupported_grant_type", "authorization_code",
+    expect_protocol_error(rec, 400, "invalid_grant", "authorization_code",
                           oauth.exchange_authorization_code, code="abc", redirect_uri="http://localhost:8080/callback",
                           code_verifier="v" * 64, client_id=s.client_id, resource=s.resource)
     assert dict(parse_qsl(rec.last("POST")[0].body.decode()))["grant_type"] == "authorization_code"
-    e = expect_protocol_error(rec, 400, "unsupported_grant_type", "refresh_token",
+    e = expect_protocol_error(rec, 400, "invalid_grant", "refresh_token",
                               oauth.refresh_token_grant, refresh_token="rt-" + secrets.token_hex(8), resources=[s.resource])
     assert isinstance(e, RefreshGrantError), type(e)
     assert dict(parse_qsl(rec.last("POST")[0].body.decode()))["grant_type"] == "refresh_token"
-    # Public-client shapes (no client authentication, client_id in the body) get the same answer.
     with Client(s.issuer, transport=rec) as public:
-        expect_protocol_error(rec, 400, "unsupported_grant_type", "public authorization_code",
+        expect_protocol_error(rec, 401, "invalid_client", "public authorization_code",
                               public.exchange_authorization_code, code="abc", redirect_uri="http://localhost:8080/callback",
                               code_verifier="v" * 64, client_id="public-client")
-        expect_protocol_error(rec, 400, "unsupported_grant_type", "public refresh_token",
+        expect_protocol_error(rec, 401, "invalid_client", "public refresh_token",
                               public.refresh_token_grant, refresh_token="rt-" + secrets.token_hex(8), client_id="public-client")
 
 

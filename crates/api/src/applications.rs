@@ -4,6 +4,7 @@
 use crate::auth::Scoped;
 use crate::credentials::{CredentialListResponse, CredentialResponse};
 use crate::error::{ApiError, ErrorBody};
+use crate::etag::{with_etag, IfMatchHeader};
 use crate::json::{double_option, JsonBody};
 use crate::page::{envelope_parts, PageInfo, Pagination};
 use crate::providers::org;
@@ -12,7 +13,7 @@ use crate::resources::{MetadataDto, MetadataUpdateDto, ResourceResponse};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use keyzone_domain::directory::{Application, ApplicationFields, Consent, SORT_FIELDS};
 use serde::{Deserialize, Serialize};
@@ -37,7 +38,11 @@ impl From<ConsentDto> for Consent {
 
 #[derive(Debug, Serialize, Deserialize, ToSchema, Default)]
 pub struct ApplicationOAuth2 {
+    /// Absolute URIs without fragments; at most 100.
+    #[schema(value_type = Option<Vec<crate::openapi::AbsoluteUri>>, max_items = 100)]
     pub post_logout_redirect_uris: Option<Vec<String>>,
+    /// Absolute URIs without fragments; at most 100.
+    #[schema(value_type = Option<Vec<crate::openapi::AbsoluteUri>>, max_items = 100)]
     pub redirect_uris: Option<Vec<String>>,
 }
 
@@ -50,12 +55,14 @@ pub struct ApplicationProtocols {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ApplicationResponse {
     pub id: String,
+    #[schema(value_type = ConsentDto)]
     pub consent: String,
     pub created_at: String,
     pub dependencies_count: u32,
     pub identifier: String,
     pub name: String,
     pub organization_id: String,
+    #[schema(value_type = crate::zones::OwnerType)]
     pub owner_type: String,
     pub slug: String,
     pub updated_at: String,
@@ -113,17 +120,25 @@ pub struct ResourcePage {
 
 #[derive(Deserialize, ToSchema)]
 pub struct DependencyRef {
+    /// A resource of this zone (else 400 on the field).
+    #[schema(value_type = crate::openapi::Id)]
     pub id: String,
+    /// Ignored.
     #[serde(rename = "type")]
     pub kind: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
 pub struct ApplicationCreate {
+    /// Unique in the zone (else 409).
+    #[schema(value_type = crate::openapi::Identifier)]
     pub identifier: String,
+    #[schema(value_type = crate::openapi::Name)]
     pub name: String,
     pub consent: Option<ConsentDto>,
+    /// Resources the application depends on.
     pub dependencies: Option<Vec<DependencyRef>>,
+    #[schema(value_type = Option<crate::openapi::Description>)]
     pub description: Option<String>,
     pub metadata: Option<MetadataDto>,
     pub protocols: Option<ApplicationProtocols>,
@@ -131,11 +146,13 @@ pub struct ApplicationCreate {
 
 #[derive(Deserialize, ToSchema, Default)]
 pub struct ApplicationOAuth2Update {
+    /// At most 100; `null` clears them.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<Vec<String>>)]
+    #[schema(value_type = Option<Vec<crate::openapi::AbsoluteUri>>, max_items = 100)]
     pub post_logout_redirect_uris: Option<Option<Vec<String>>>,
+    /// At most 100; `null` clears them.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<Vec<String>>)]
+    #[schema(value_type = Option<Vec<crate::openapi::AbsoluteUri>>, max_items = 100)]
     pub redirect_uris: Option<Option<Vec<String>>>,
 }
 
@@ -148,11 +165,15 @@ pub struct ApplicationProtocolsUpdate {
 
 #[derive(Deserialize, ToSchema)]
 pub struct ApplicationUpdate {
+    /// Unique in the zone (else 409); `null` changes nothing.
+    #[schema(value_type = Option<crate::openapi::Identifier>)]
     pub identifier: Option<String>,
+    /// `null` changes nothing.
+    #[schema(value_type = Option<crate::openapi::Name>)]
     pub name: Option<String>,
     pub consent: Option<ConsentDto>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<crate::openapi::Description>)]
     pub description: Option<Option<String>>,
     /// `null` clears all metadata; a field set to `null` clears that field.
     #[serde(default, deserialize_with = "double_option")]
@@ -165,8 +186,11 @@ pub struct ApplicationUpdate {
 }
 
 #[utoipa::path(get, path = "/zones/{zone_id}/applications", tag = "Applications", operation_id = "listApplications",
-    params(("zone_id" = String, Path)),
-    responses((status = 200, body = ApplicationListResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    params(("zone_id" = crate::openapi::Id, Path), crate::openapi::Page, crate::openapi::DirectorySortParam,
+        ("expand[]" = Option<Vec<String>>, Query, description = "total_count; other values are ignored"),
+        crate::openapi::DirectoryFilters,
+        ("identifier" = Option<Vec<String>>, Query, description = "Only applications with one of these identifiers")),
+    responses((status = 200, body = ApplicationListResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer_auth" = [])))]
 pub async fn list(
     State(state): State<Arc<AppState>>,
@@ -199,8 +223,9 @@ pub async fn list(
 }
 
 #[utoipa::path(post, path = "/zones/{zone_id}/applications", tag = "Applications", operation_id = "createApplication",
-    params(("zone_id" = String, Path)), request_body = ApplicationCreate,
-    responses((status = 201, body = ApplicationResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    params(("zone_id" = crate::openapi::Id, Path)), request_body = ApplicationCreate,
+    responses((status = 201, body = ApplicationResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "The identifier is taken", body = ErrorBody)),
     security(("bearer_auth" = [])))]
 pub async fn create(
     State(state): State<Arc<AppState>>,
@@ -234,28 +259,35 @@ pub async fn create(
 }
 
 #[utoipa::path(get, path = "/zones/{zone_id}/applications/{id}", tag = "Applications", operation_id = "getApplication",
-    params(("zone_id" = String, Path), ("id" = String, Path)),
-    responses((status = 200, body = ApplicationResponse), (status = 404, body = ErrorBody)),
+    params(("zone_id" = crate::openapi::Id, Path), ("id" = crate::openapi::Id, Path)),
+    responses((status = 200, body = ApplicationResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer_auth" = [])))]
 pub async fn retrieve(
     State(state): State<Arc<AppState>>,
     scope: Scoped,
     Path((_, id)): Path<(String, String)>,
-) -> Result<Json<ApplicationResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let a = state.directory.get_application(&scope.0, &id).await?;
-    Ok(Json(ApplicationResponse::new(a, &org(&scope))))
+    let at = a.updated_at;
+    Ok(with_etag(
+        at,
+        Json(ApplicationResponse::new(a, &org(&scope))),
+    ))
 }
 
 #[utoipa::path(patch, path = "/zones/{zone_id}/applications/{id}", tag = "Applications", operation_id = "updateApplication",
-    params(("zone_id" = String, Path), ("id" = String, Path)), request_body = ApplicationUpdate,
-    responses((status = 200, body = ApplicationResponse), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    params(("zone_id" = crate::openapi::Id, Path), ("id" = crate::openapi::Id, Path)), request_body = ApplicationUpdate,
+    responses((status = 200, body = ApplicationResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, description = "The application is platform-owned", body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "The identifier is taken, or concurrent updates kept colliding", body = ErrorBody)),
     security(("bearer_auth" = [])))]
 pub async fn update(
     State(state): State<Arc<AppState>>,
     scope: Scoped,
     Path((_, id)): Path<(String, String)>,
+    if_match: IfMatchHeader,
     JsonBody(b): JsonBody<ApplicationUpdate>,
-) -> Result<Json<ApplicationResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let (redirect_uris, post_logout_redirect_uris) = match b.protocols {
         None => (None, None),
         Some(None) | Some(Some(ApplicationProtocolsUpdate { oauth2: Some(None) })) => {
@@ -277,14 +309,19 @@ pub async fn update(
     };
     let a = state
         .directory
-        .update_application(&scope.0, &id, fields)
+        .update_application(&scope.0, &id, fields, if_match.0)
         .await?;
-    Ok(Json(ApplicationResponse::new(a, &org(&scope))))
+    let at = a.updated_at;
+    Ok(with_etag(
+        at,
+        Json(ApplicationResponse::new(a, &org(&scope))),
+    ))
 }
 
 #[utoipa::path(delete, path = "/zones/{zone_id}/applications/{id}", tag = "Applications", operation_id = "deleteApplication",
-    params(("zone_id" = String, Path), ("id" = String, Path)),
-    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    params(("zone_id" = crate::openapi::Id, Path), ("id" = crate::openapi::Id, Path)),
+    responses((status = 204), (status = 401, body = ErrorBody),
+        (status = 403, description = "The application is platform-owned", body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer_auth" = [])))]
 pub async fn delete(
     State(state): State<Arc<AppState>>,
@@ -297,8 +334,9 @@ pub async fn delete(
 
 /// Resources this application provides.
 #[utoipa::path(get, path = "/zones/{zone_id}/applications/{id}/resources", tag = "Applications", operation_id = "listApplicationResources",
-    params(("zone_id" = String, Path), ("id" = String, Path)),
-    responses((status = 200, body = ResourcePage), (status = 404, body = ErrorBody)),
+    params(("zone_id" = crate::openapi::Id, Path), ("id" = crate::openapi::Id, Path), crate::openapi::Page, crate::openapi::DirectorySortParam,
+        ("expand[]" = Option<Vec<String>>, Query, description = "total_count; other values are ignored")),
+    responses((status = 200, body = ResourcePage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer_auth" = [])))]
 pub async fn list_resources(
     State(state): State<Arc<AppState>>,
@@ -331,8 +369,9 @@ pub async fn list_resources(
 
 /// Credentials of this application.
 #[utoipa::path(get, path = "/zones/{zone_id}/applications/{id}/application-credentials", tag = "Applications", operation_id = "listApplicationCredentials",
-    params(("zone_id" = String, Path), ("id" = String, Path)),
-    responses((status = 200, body = CredentialListResponse), (status = 404, body = ErrorBody)),
+    params(("zone_id" = crate::openapi::Id, Path), ("id" = crate::openapi::Id, Path), crate::openapi::Page,
+        ("expand[]" = Option<Vec<String>>, Query, description = "total_count; other values are ignored")),
+    responses((status = 200, body = CredentialListResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer_auth" = [])))]
 pub async fn list_credentials(
     State(state): State<Arc<AppState>>,
@@ -368,9 +407,10 @@ pub async fn list_credentials(
 /// Adds or replaces a dependency. The only input is the repeated
 /// `when_accessing` query parameter.
 #[utoipa::path(put, path = "/zones/{zone_id}/applications/{id}/dependencies/{dependency_id}", tag = "Applications", operation_id = "addDependency",
-    params(("zone_id" = String, Path), ("id" = String, Path), ("dependency_id" = String, Path),
-        ("when_accessing" = Option<Vec<String>>, Query, description = "Resource ids; the dependency applies only while the subject's token was issued for one of them")),
-    responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    params(("zone_id" = crate::openapi::Id, Path), ("id" = crate::openapi::Id, Path), ("dependency_id" = crate::openapi::Id, Path, description = "The resource depended on"),
+        ("when_accessing" = Option<Vec<crate::openapi::Id>>, Query, description = "Resources of this zone (else 400); the dependency applies only while the subject's token was issued for one of them")),
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, description = "No such zone, application or resource", body = ErrorBody)),
     security(("bearer_auth" = [])))]
 pub async fn add_dependency(
     State(state): State<Arc<AppState>>,
@@ -390,8 +430,8 @@ pub async fn add_dependency(
 }
 
 #[utoipa::path(get, path = "/zones/{zone_id}/applications/{id}/dependencies/{dependency_id}", tag = "Applications", operation_id = "getDependency",
-    params(("zone_id" = String, Path), ("id" = String, Path), ("dependency_id" = String, Path)),
-    responses((status = 200, body = ResourceResponse), (status = 404, body = ErrorBody)),
+    params(("zone_id" = crate::openapi::Id, Path), ("id" = crate::openapi::Id, Path), ("dependency_id" = crate::openapi::Id, Path, description = "The resource depended on")),
+    responses((status = 200, body = ResourceResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer_auth" = [])))]
 pub async fn get_dependency(
     State(state): State<Arc<AppState>>,
@@ -408,8 +448,9 @@ pub async fn get_dependency(
 }
 
 #[utoipa::path(get, path = "/zones/{zone_id}/applications/{id}/dependencies", tag = "Applications", operation_id = "listDependencies",
-    params(("zone_id" = String, Path), ("id" = String, Path)),
-    responses((status = 200, body = ResourcePage), (status = 404, body = ErrorBody)),
+    params(("zone_id" = crate::openapi::Id, Path), ("id" = crate::openapi::Id, Path), crate::openapi::Page, crate::openapi::DirectorySortParam,
+        ("expand[]" = Option<Vec<String>>, Query, description = "total_count; other values are ignored")),
+    responses((status = 200, body = ResourcePage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer_auth" = [])))]
 pub async fn list_dependencies(
     State(state): State<Arc<AppState>>,
@@ -440,8 +481,8 @@ pub async fn list_dependencies(
 }
 
 #[utoipa::path(delete, path = "/zones/{zone_id}/applications/{id}/dependencies/{dependency_id}", tag = "Applications", operation_id = "removeDependency",
-    params(("zone_id" = String, Path), ("id" = String, Path), ("dependency_id" = String, Path)),
-    responses((status = 204), (status = 404, body = ErrorBody)),
+    params(("zone_id" = crate::openapi::Id, Path), ("id" = crate::openapi::Id, Path), ("dependency_id" = crate::openapi::Id, Path, description = "The resource depended on")),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer_auth" = [])))]
 pub async fn remove_dependency(
     State(state): State<Arc<AppState>>,

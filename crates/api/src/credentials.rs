@@ -5,6 +5,7 @@
 
 use crate::auth::Scoped;
 use crate::error::{ApiError, ErrorBody};
+use crate::etag::{with_etag, IfMatchHeader};
 use crate::json::{double_option, JsonBody};
 use crate::page::{envelope_parts, PageInfo, Pagination};
 use crate::providers::org;
@@ -12,7 +13,7 @@ use crate::query::Params;
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use keyzone_core::directory::{CredentialChanges, NewCredential};
 use keyzone_domain::directory::{Credential, CredentialKind};
@@ -34,6 +35,7 @@ pub struct CredentialResponse {
     /// The OAuth client_id; for token credentials the subject, or `*`.
     pub identifier: String,
     #[serde(rename = "type")]
+    #[schema(value_type = crate::openapi::CredentialType)]
     pub kind: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub provider_id: Option<String>,
@@ -85,31 +87,62 @@ pub struct CredentialListResponse {
 #[derive(Deserialize, ToSchema)]
 #[serde(tag = "type")]
 pub enum CredentialCreate {
+    /// Workload identity: JWTs of `provider_id` whose `sub` is `subject`
+    /// (any subject when absent).
     #[serde(rename = "token")]
     Token {
+        /// An application of this zone (else 400 on the field).
+        #[schema(value_type = crate::openapi::Id)]
         application_id: String,
+        /// A provider of this zone (else 400 on the field).
+        #[schema(value_type = crate::openapi::Id)]
         provider_id: String,
+        #[schema(value_type = Option<crate::openapi::Identifier>)]
         subject: Option<String>,
     },
+    /// A client secret, returned once in the create response.
     #[serde(rename = "password")]
     Password {
+        /// An application of this zone (else 400 on the field).
+        #[schema(value_type = crate::openapi::Id)]
         application_id: String,
+        /// The client_id, unique in the zone (else 409); generated when
+        /// absent.
+        #[schema(value_type = Option<crate::openapi::Identifier>)]
         identifier: Option<String>,
     },
+    /// `private_key_jwt` with the keys at `jwks_uri`.
     #[serde(rename = "public-key")]
     PublicKey {
+        /// An application of this zone (else 400 on the field).
+        #[schema(value_type = crate::openapi::Id)]
         application_id: String,
+        #[schema(value_type = crate::openapi::HttpsUrl)]
         jwks_uri: String,
+        /// The client_id, unique in the zone (else 409); generated when
+        /// absent.
+        #[schema(value_type = Option<crate::openapi::Identifier>)]
         identifier: Option<String>,
     },
+    /// A URL client identity (a client ID metadata document).
     #[serde(rename = "url")]
     Url {
+        /// An application of this zone (else 400 on the field).
+        #[schema(value_type = crate::openapi::Id)]
         application_id: String,
+        /// The client ID URL, unique in the zone (else 409).
+        #[schema(value_type = crate::openapi::HttpsUrl)]
         identifier: String,
     },
+    /// A public client, without a secret.
     #[serde(rename = "public")]
     Public {
+        /// An application of this zone (else 400 on the field).
+        #[schema(value_type = crate::openapi::Id)]
         application_id: String,
+        /// The client_id, unique in the zone (else 409); generated when
+        /// absent.
+        #[schema(value_type = Option<crate::openapi::Identifier>)]
         identifier: Option<String>,
     },
 }
@@ -118,15 +151,20 @@ pub enum CredentialCreate {
 pub struct CredentialUpdate {
     /// Token credentials: `null` accepts any subject.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<crate::openapi::Identifier>)]
     pub subject: Option<Option<String>>,
-    /// URL and public credentials.
+    /// URL credentials (an https URL) and public credentials; unique in the
+    /// zone (else 409).
+    #[schema(value_type = Option<crate::openapi::Identifier>)]
     pub identifier: Option<String>,
 }
 
 #[utoipa::path(get, path = "/zones/{zone_id}/application-credentials", tag = "Application credentials", operation_id = "listCredentials",
-    params(("zone_id" = String, Path), ("applicationId" = Option<String>, Query)),
-    responses((status = 200, body = CredentialListResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    params(("zone_id" = crate::openapi::Id, Path), crate::openapi::Page,
+        ("expand[]" = Option<Vec<String>>, Query, description = "total_count; other values are ignored"),
+        crate::openapi::DirectoryFilters,
+        ("applicationId" = Option<String>, Query, description = "Only credentials of this application")),
+    responses((status = 200, body = CredentialListResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer_auth" = [])))]
 pub async fn list(
     State(state): State<Arc<AppState>>,
@@ -159,8 +197,10 @@ pub async fn list(
 }
 
 #[utoipa::path(post, path = "/zones/{zone_id}/application-credentials", tag = "Application credentials", operation_id = "createCredential",
-    params(("zone_id" = String, Path)), request_body = CredentialCreate,
-    responses((status = 201, body = CredentialResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    params(("zone_id" = crate::openapi::Id, Path)), request_body = CredentialCreate,
+    responses((status = 201, body = CredentialResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "The identifier is taken", body = ErrorBody),
+        (status = 503, description = "The zone's KMS key cannot be used (for a password)", body = ErrorBody)),
     security(("bearer_auth" = [])))]
 pub async fn create(
     State(state): State<Arc<AppState>>,
@@ -214,28 +254,34 @@ pub async fn create(
 }
 
 #[utoipa::path(get, path = "/zones/{zone_id}/application-credentials/{id}", tag = "Application credentials", operation_id = "getCredential",
-    params(("zone_id" = String, Path), ("id" = String, Path)),
-    responses((status = 200, body = CredentialResponse), (status = 404, body = ErrorBody)),
+    params(("zone_id" = crate::openapi::Id, Path), ("id" = crate::openapi::Id, Path)),
+    responses((status = 200, body = CredentialResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer_auth" = [])))]
 pub async fn retrieve(
     State(state): State<Arc<AppState>>,
     scope: Scoped,
     Path((_, id)): Path<(String, String)>,
-) -> Result<Json<CredentialResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let c = state.directory.get_credential(&scope.0, &id).await?;
-    Ok(Json(CredentialResponse::new(c, &org(&scope), None)))
+    let at = c.updated_at;
+    Ok(with_etag(
+        at,
+        Json(CredentialResponse::new(c, &org(&scope), None)),
+    ))
 }
 
 #[utoipa::path(patch, path = "/zones/{zone_id}/application-credentials/{id}", tag = "Application credentials", operation_id = "updateCredential",
-    params(("zone_id" = String, Path), ("id" = String, Path)), request_body = CredentialUpdate,
-    responses((status = 200, body = CredentialResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    params(("zone_id" = crate::openapi::Id, Path), ("id" = crate::openapi::Id, Path)), request_body = CredentialUpdate,
+    responses((status = 200, body = CredentialResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "The identifier is taken, or concurrent updates kept colliding", body = ErrorBody)),
     security(("bearer_auth" = [])))]
 pub async fn update(
     State(state): State<Arc<AppState>>,
     scope: Scoped,
     Path((_, id)): Path<(String, String)>,
+    if_match: IfMatchHeader,
     JsonBody(b): JsonBody<CredentialUpdate>,
-) -> Result<Json<CredentialResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let c = state
         .directory
         .update_credential(
@@ -245,14 +291,19 @@ pub async fn update(
                 subject: b.subject,
                 identifier: b.identifier,
             },
+            if_match.0,
         )
         .await?;
-    Ok(Json(CredentialResponse::new(c, &org(&scope), None)))
+    let at = c.updated_at;
+    Ok(with_etag(
+        at,
+        Json(CredentialResponse::new(c, &org(&scope), None)),
+    ))
 }
 
 #[utoipa::path(delete, path = "/zones/{zone_id}/application-credentials/{id}", tag = "Application credentials", operation_id = "deleteCredential",
-    params(("zone_id" = String, Path), ("id" = String, Path)),
-    responses((status = 204), (status = 404, body = ErrorBody)),
+    params(("zone_id" = crate::openapi::Id, Path), ("id" = crate::openapi::Id, Path)),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer_auth" = [])))]
 pub async fn delete(
     State(state): State<Arc<AppState>>,

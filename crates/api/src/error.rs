@@ -191,6 +191,20 @@ impl From<CoreError> for ApiError {
                 tracing::error!(error = %source, cause = ?std::error::Error::source(&source), "internal error");
                 ApiError::for_status(StatusCode::INTERNAL_SERVER_ERROR)
             }
+            CoreError::PreconditionFailed => ApiError::new(
+                StatusCode::PRECONDITION_FAILED,
+                ErrorCode::Conflict,
+                "the record has changed since the version If-Match names; read it again",
+            ),
+            // Nothing was written: worth retrying at once.
+            CoreError::Contended => ApiError {
+                retry: Some(true),
+                ..ApiError::new(
+                    StatusCode::CONFLICT,
+                    ErrorCode::Conflict,
+                    "the record was being changed concurrently; retry",
+                )
+            },
         }
     }
 }

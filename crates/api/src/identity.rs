@@ -10,6 +10,7 @@ use crate::query::Params;
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use axum::Json;
 use keyzone_core::store::{GrantFilter, SessionFilter, UserFilter, UserRecord};
 use keyzone_domain::identity::{
@@ -31,6 +32,7 @@ pub struct UserResponse {
     pub identifier: String,
     pub organization_id: String,
     /// `active` or `disabled`.
+    #[schema(value_type = crate::openapi::UserStatus)]
     pub status: String,
     pub updated_at: String,
     pub zone_id: String,
@@ -125,9 +127,11 @@ pub struct SessionMetadata {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SessionResponse {
     pub id: String,
+    #[schema(value_type = crate::openapi::SessionType)]
     pub session_type: String,
     pub active: bool,
     /// `active`, `expired` or `revoked`.
+    #[schema(value_type = crate::openapi::RecordStatus)]
     pub status: String,
     pub created_at: String,
     pub updated_at: String,
@@ -230,6 +234,8 @@ pub struct GrantResponse {
     pub refresh_token_set: bool,
     pub resource_id: String,
     pub scopes: Vec<String>,
+    /// `active`, `expired` or `revoked`.
+    #[schema(value_type = crate::openapi::RecordStatus)]
     pub status: String,
     pub updated_at: String,
     pub user_id: String,
@@ -296,8 +302,15 @@ fn many(params: &Params, names: &[&str]) -> Vec<String> {
 }
 
 #[utoipa::path(get, path = "/zones/{zone_id}/users", tag = "Users", operation_id = "listUsers",
-    params(("zone_id" = String, Path)),
-    responses((status = 200, body = UserListResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    params(("zone_id" = crate::openapi::Id, Path), crate::openapi::Page, crate::openapi::UserSortParam,
+        ("expand[]" = Option<Vec<String>>, Query, description = "total_count, grant_count, session_count, role-assignments, groups; other values are ignored"),
+        ("filter[email]" = Option<Vec<String>>, Query, description = "Exact emails"),
+        ("filter[identifier]" = Option<Vec<String>>, Query, description = "Exact identifiers"),
+        ("filter[issuer]" = Option<Vec<String>>, Query, description = "Exact issuers"),
+        ("filter[subject]" = Option<Vec<String>>, Query, description = "Exact subjects"),
+        ("filter[external]" = Option<bool>, Query, description = "Only external users, or only others"),
+        ("query[]" = Option<Vec<String>>, Query, description = "Case-insensitive substring of the email or the subject")),
+    responses((status = 200, body = UserListResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer_auth" = [])))]
 pub async fn list_users(
     State(state): State<Arc<AppState>>,
@@ -351,8 +364,9 @@ pub async fn list_users(
 }
 
 #[utoipa::path(get, path = "/zones/{zone_id}/users/{id}", tag = "Users", operation_id = "getUser",
-    params(("zone_id" = String, Path), ("id" = String, Path)),
-    responses((status = 200, body = UserResponse), (status = 404, body = ErrorBody)),
+    params(("zone_id" = crate::openapi::Id, Path), ("id" = crate::openapi::Id, Path),
+        ("expand[]" = Option<Vec<String>>, Query, description = "grant_count, session_count, role-assignments, groups; other values are ignored")),
+    responses((status = 200, body = UserResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer_auth" = [])))]
 pub async fn get_user(
     State(state): State<Arc<AppState>>,
@@ -365,8 +379,8 @@ pub async fn get_user(
 }
 
 #[utoipa::path(get, path = "/zones/{zone_id}/user-agents", tag = "User agents", operation_id = "listUserAgents",
-    params(("zone_id" = String, Path)),
-    responses((status = 200, body = UserAgentListResponse), (status = 404, body = ErrorBody)),
+    params(("zone_id" = crate::openapi::Id, Path), crate::openapi::Page, ("expand[]" = Option<Vec<String>>, Query, description = "total_count; other values are ignored")),
+    responses((status = 200, body = UserAgentListResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer_auth" = [])))]
 pub async fn list_user_agents(
     State(state): State<Arc<AppState>>,
@@ -388,8 +402,8 @@ pub async fn list_user_agents(
 }
 
 #[utoipa::path(get, path = "/zones/{zone_id}/user-agents/{id}", tag = "User agents", operation_id = "getUserAgent",
-    params(("zone_id" = String, Path), ("id" = String, Path)),
-    responses((status = 200, body = UserAgentResponse), (status = 404, body = ErrorBody)),
+    params(("zone_id" = crate::openapi::Id, Path), ("id" = crate::openapi::Id, Path)),
+    responses((status = 200, body = UserAgentResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer_auth" = [])))]
 pub async fn get_user_agent(
     State(state): State<Arc<AppState>>,
@@ -401,8 +415,13 @@ pub async fn get_user_agent(
 }
 
 #[utoipa::path(get, path = "/zones/{zone_id}/sessions", tag = "Sessions", operation_id = "listSessions",
-    params(("zone_id" = String, Path)),
-    responses((status = 200, body = SessionListResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    params(("zone_id" = crate::openapi::Id, Path), crate::openapi::Page, ("expand[]" = Option<Vec<String>>, Query, description = "total_count; other values are ignored"),
+        ("session_type" = Option<crate::openapi::SessionType>, Query),
+        ("status" = Option<crate::openapi::RecordStatus>, Query),
+        ("active" = Option<crate::openapi::OnlyTrue>, Query, description = "`true`: the same as `status=active`"),
+        ("user_id" = Option<String>, Query, description = "Only sessions of this user"),
+        ("include_nested" = Option<String>, Query, description = "`true` also lists sessions nested under others; any other value does not")),
+    responses((status = 200, body = SessionListResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer_auth" = [])))]
 pub async fn list_sessions(
     State(state): State<Arc<AppState>>,
@@ -443,8 +462,8 @@ pub async fn list_sessions(
 }
 
 #[utoipa::path(get, path = "/zones/{zone_id}/sessions/{id}", tag = "Sessions", operation_id = "getSession",
-    params(("zone_id" = String, Path), ("id" = String, Path)),
-    responses((status = 200, body = SessionResponse), (status = 404, body = ErrorBody)),
+    params(("zone_id" = crate::openapi::Id, Path), ("id" = crate::openapi::Id, Path)),
+    responses((status = 200, body = SessionResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer_auth" = [])))]
 pub async fn get_session(
     State(state): State<Arc<AppState>>,
@@ -457,8 +476,8 @@ pub async fn get_session(
 
 /// Revoke a session (and the sessions nested under it)
 #[utoipa::path(patch, path = "/zones/{zone_id}/sessions/{id}", tag = "Sessions", operation_id = "revokeSession",
-    params(("zone_id" = String, Path), ("id" = String, Path)), request_body = Revoke,
-    responses((status = 200, body = SessionResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    params(("zone_id" = crate::openapi::Id, Path), ("id" = crate::openapi::Id, Path)), request_body = Revoke,
+    responses((status = 200, body = SessionResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer_auth" = [])))]
 pub async fn update_session(
     State(state): State<Arc<AppState>>,
@@ -471,8 +490,8 @@ pub async fn update_session(
 }
 
 #[utoipa::path(delete, path = "/zones/{zone_id}/sessions/{id}", tag = "Sessions", operation_id = "deleteSession",
-    params(("zone_id" = String, Path), ("id" = String, Path)),
-    responses((status = 204), (status = 404, body = ErrorBody)),
+    params(("zone_id" = crate::openapi::Id, Path), ("id" = crate::openapi::Id, Path)),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer_auth" = [])))]
 pub async fn delete_session(
     State(state): State<Arc<AppState>>,
@@ -484,8 +503,12 @@ pub async fn delete_session(
 }
 
 #[utoipa::path(get, path = "/zones/{zone_id}/delegated-grants", tag = "Delegated grants", operation_id = "listDelegatedGrants",
-    params(("zone_id" = String, Path)),
-    responses((status = 200, body = GrantListResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    params(("zone_id" = crate::openapi::Id, Path), crate::openapi::Page, crate::openapi::GrantSortParam, ("expand[]" = Option<Vec<String>>, Query, description = "total_count; other values are ignored"),
+        ("status" = Option<crate::openapi::RecordStatus>, Query),
+        ("active" = Option<crate::openapi::OnlyTrue>, Query, description = "`true`: the same as `status=active`"),
+        ("resource_id" = Option<String>, Query, description = "Only grants for this resource"),
+        ("user_id" = Option<String>, Query, description = "Only grants of this user")),
+    responses((status = 200, body = GrantListResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer_auth" = [])))]
 pub async fn list_grants(
     State(state): State<Arc<AppState>>,
@@ -512,8 +535,8 @@ pub async fn list_grants(
 }
 
 #[utoipa::path(get, path = "/zones/{zone_id}/delegated-grants/{id}", tag = "Delegated grants", operation_id = "getDelegatedGrant",
-    params(("zone_id" = String, Path), ("id" = String, Path)),
-    responses((status = 200, body = GrantResponse), (status = 404, body = ErrorBody)),
+    params(("zone_id" = crate::openapi::Id, Path), ("id" = crate::openapi::Id, Path)),
+    responses((status = 200, body = GrantResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer_auth" = [])))]
 pub async fn get_grant(
     State(state): State<Arc<AppState>>,
@@ -526,8 +549,8 @@ pub async fn get_grant(
 
 /// Revoke a delegated grant
 #[utoipa::path(patch, path = "/zones/{zone_id}/delegated-grants/{id}", tag = "Delegated grants", operation_id = "revokeDelegatedGrant",
-    params(("zone_id" = String, Path), ("id" = String, Path)), request_body = Revoke,
-    responses((status = 200, body = GrantResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    params(("zone_id" = crate::openapi::Id, Path), ("id" = crate::openapi::Id, Path)), request_body = Revoke,
+    responses((status = 200, body = GrantResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer_auth" = [])))]
 pub async fn update_grant(
     State(state): State<Arc<AppState>>,
@@ -540,8 +563,8 @@ pub async fn update_grant(
 }
 
 #[utoipa::path(delete, path = "/zones/{zone_id}/delegated-grants/{id}", tag = "Delegated grants", operation_id = "deleteDelegatedGrant",
-    params(("zone_id" = String, Path), ("id" = String, Path)),
-    responses((status = 204), (status = 404, body = ErrorBody)),
+    params(("zone_id" = crate::openapi::Id, Path), ("id" = crate::openapi::Id, Path)),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer_auth" = [])))]
 pub async fn delete_grant(
     State(state): State<Arc<AppState>>,
@@ -550,4 +573,44 @@ pub async fn delete_grant(
 ) -> Result<StatusCode, ApiError> {
     state.identity.delete_grant(&scope.0, &id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /zones/{zone_id}/users` (a Keyzone extension; the Keycard API has
+/// no call for it): an administrator provisions a person who signs in with
+/// a password. 201 with the user; 409 when the email already signs in to
+/// the zone.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct UserCreate {
+    pub email: String,
+    /// At least 8 characters; without it the person cannot sign in with a
+    /// password.
+    pub password: Option<String>,
+    #[serde(default)]
+    pub email_verified: bool,
+}
+
+pub async fn create_user(
+    State(state): State<Arc<AppState>>,
+    scope: Scoped,
+    params: Params,
+    JsonBody(body): JsonBody<UserCreate>,
+) -> Result<impl IntoResponse, ApiError> {
+    let user = state
+        .tokens
+        .provision_user(
+            scope.0.zone(),
+            &body.email,
+            body.password.as_deref(),
+            body.email_verified,
+        )
+        .await?;
+    let record = UserRecord {
+        user,
+        grant_count: 0,
+        session_count: 0,
+    };
+    Ok((
+        StatusCode::CREATED,
+        Json(user_response(record, &org(&scope), &params)),
+    ))
 }

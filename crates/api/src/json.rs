@@ -26,6 +26,12 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::for_status(StatusCode::PAYLOAD_TOO_LARGE)
+            } else if body_timed_out(&e) {
+                ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    ErrorCode::BadRequest,
+                    "the request body did not arrive in time",
+                )
             } else {
                 ApiError::new(
                     StatusCode::BAD_REQUEST,
@@ -43,7 +49,69 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     }
 }
 
+/// The JSON path of the first string (key or value) holding a control
+/// character other than tab, line feed and carriage return — NUL above all,
+/// which PostgreSQL cannot store and SQLite would: refused at the edge, so
+/// both databases answer the same.
+fn control_character_at(v: &serde_json::Value, path: &mut String) -> Option<String> {
+    let bad = |s: &str| {
+        s.chars()
+            .any(|c| (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r'))
+    };
+    match v {
+        serde_json::Value::String(s) if bad(s) => Some(path.clone()),
+        serde_json::Value::Array(items) => items.iter().enumerate().find_map(|(i, item)| {
+            let len = path.len();
+            path.push_str(&format!("[{i}]"));
+            let found = control_character_at(item, path);
+            path.truncate(len);
+            found
+        }),
+        serde_json::Value::Object(m) => m.iter().find_map(|(k, item)| {
+            let len = path.len();
+            if !path.is_empty() {
+                path.push('.');
+            }
+            path.push_str(k);
+            let found = if bad(k) {
+                Some(path.clone())
+            } else {
+                control_character_at(item, path)
+            };
+            path.truncate(len);
+            found
+        }),
+        _ => None,
+    }
+}
+
+/// Whether reading the body failed because it was slower than the
+/// server's body timeout (`server::ConnectionLimits::body_timeout`).
+fn body_timed_out(e: &axum::extract::rejection::BytesRejection) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if err.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        source = err.source();
+    }
+    false
+}
+
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Only a body that escapes a control character can hold one (JSON
+    // refuses them raw); the common case pays one scan for a backslash-u.
+    if bytes.windows(2).any(|w| w == b"\\u") {
+        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(bytes) {
+            if let Some(at) = control_character_at(&v, &mut String::new()) {
+                let field: String = at.chars().filter(|c| !c.is_control()).take(128).collect();
+                return Err(ApiError::invalid(
+                    &field,
+                    "must not contain control characters (other than tab and line breaks)",
+                ));
+            }
+        }
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();

@@ -16,6 +16,7 @@ pub mod auth;
 pub mod context;
 pub mod credentials;
 pub mod error;
+pub mod etag;
 pub mod identity;
 pub mod json;
 pub mod management;
@@ -29,6 +30,7 @@ pub mod providers;
 pub mod query;
 pub mod resources;
 pub mod secrets;
+pub mod server;
 pub mod zone;
 pub mod zone_endpoints;
 pub mod zones;
@@ -84,6 +86,7 @@ impl AppState {
             registrations: Registrations::new(store.clone()),
             tokens: TokenService::new(keyzone_authserver::Dependencies {
                 store: store.clone(),
+                signin: store.clone(),
                 secrets: secrets.clone(),
                 signing: signing.clone(),
                 vault,

@@ -5,14 +5,16 @@
 //! A new management resource is a route here, its handlers in a module of
 //! their own, and a use case in `keyzone-core` taking a `ZoneScope`.
 
+use crate::auth::Caller;
 use crate::context::{finish_management_errors, panic_response};
+use crate::error::{ApiError, ErrorCode};
 use crate::{
     applications, credentials, identity, openapi, ops, providers, resources, secrets, zones,
     AppState, MAX_BODY_BYTES,
 };
 use axum::extract::DefaultBodyLimit;
 use axum::http::header;
-use axum::routing::get;
+use axum::routing::{any, get};
 use axum::Router;
 use std::sync::Arc;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -95,7 +97,10 @@ pub fn router() -> Router<Arc<AppState>> {
                 .patch(credentials::update)
                 .delete(credentials::delete),
         )
-        .route("/zones/{zone_id}/users", get(identity::list_users))
+        .route(
+            "/zones/{zone_id}/users",
+            get(identity::list_users).post(identity::create_user),
+        )
         .route("/zones/{zone_id}/users/{id}", get(identity::get_user))
         .route(
             "/zones/{zone_id}/user-agents",
@@ -122,6 +127,21 @@ pub fn router() -> Router<Arc<AppState>> {
                 .patch(identity::update_grant)
                 .delete(identity::delete_grant),
         )
+        // The Keycard API's other families, not built in this version: a
+        // clear 501 for an authenticated caller, never "no such route".
+        .route("/zones/{zone_id}/policies", any(not_built))
+        .route("/zones/{zone_id}/policies/{*rest}", any(not_built))
+        .route("/zones/{zone_id}/policy-sets", any(not_built))
+        .route("/zones/{zone_id}/policy-sets/{*rest}", any(not_built))
+        .route("/zones/{zone_id}/policy-schemas", any(not_built))
+        .route("/zones/{zone_id}/policy-schemas/{*rest}", any(not_built))
+        .route("/zones/{zone_id}/members", any(not_built))
+        .route("/zones/{zone_id}/members/{*rest}", any(not_built))
+        .route("/policy/bundle", any(not_built))
+        .route("/organizations", any(not_built))
+        .route("/organizations/{*rest}", any(not_built))
+        .route("/invitations/{*rest}", any(not_built))
+        .route("/service-account-token", any(not_built))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
@@ -135,6 +155,28 @@ pub fn router() -> Router<Arc<AppState>> {
             }),
         );
     with_layers(routes)
+}
+
+/// An endpoint of the Keycard API that this version does not have: 501,
+/// after authentication (an anonymous caller still gets 401), naming what
+/// is missing.
+async fn not_built(_caller: Caller, uri: axum::http::Uri) -> ApiError {
+    let path = uri.path();
+    let what = if path.contains("/polic") {
+        "policies, policy sets, policy schemas and policy bundles are"
+    } else if path.contains("/members") {
+        "zone members are"
+    } else {
+        "organizations, invitations and service accounts are"
+    };
+    ApiError {
+        retry: Some(false),
+        ..ApiError::new(
+            axum::http::StatusCode::NOT_IMPLEMENTED,
+            ErrorCode::ServiceUnavailable,
+            format!("{what} not available in this version of Keyzone"),
+        )
+    }
 }
 
 /// The management surface's layers (outermost last): its error finisher,

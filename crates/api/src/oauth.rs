@@ -2,6 +2,7 @@
 //! Discovery) and the token endpoint (RFC 6749 §3.2). Errors are RFC 6749
 //! JSON `{error, error_description}`; no redirects anywhere.
 
+use crate::context::OAuthLog;
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -77,11 +78,18 @@ pub async fn token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let result = match authenticated_form(&state, &zone_id, &headers, &body).await {
-        Ok((zone, auth, form)) => state.tokens.token(&zone, auth, &form).await,
-        Err(r) => return r,
+    let (zone, auth, form) = match authenticated_form(&state, &zone_id, &headers, &body).await {
+        Ok(v) => v,
+        Err(r) => return logged(r, zone_id, None),
     };
-    match result {
+    let mut log = OAuthLog {
+        zone: zone_id,
+        grant_type: form.all("grant_type").next().map(OAuthLog::cut),
+        client_id: auth.client_id().map(OAuthLog::cut),
+        resources: resources_for_log(&form),
+        error: None,
+    };
+    let mut res = match state.tokens.token(&zone, auth, &form).await {
         Ok(t) => (
             [
                 (header::CACHE_CONTROL, "no-store"),
@@ -90,8 +98,45 @@ pub async fn token(
             axum::Json(t),
         )
             .into_response(),
-        Err(e) => error_response(&e),
+        Err(e) => {
+            log.error = Some(e.code.as_str());
+            error_response(&e)
+        }
+    };
+    res.extensions_mut().insert(log);
+    res
+}
+
+/// The requested resources, joined for the access log.
+fn resources_for_log(form: &Form) -> Option<String> {
+    let mut out = String::new();
+    for r in form.all("resource").chain(form.all("audience")).take(8) {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(&OAuthLog::cut(r));
     }
+    (!out.is_empty()).then_some(out)
+}
+
+/// `res` with the access-log fields of a request refused before its
+/// grant ran (unknown zone, a malformed form or client authentication).
+fn logged(mut res: Response, zone: String, form: Option<&Form>) -> Response {
+    // What the refusals before a grant can be: no such zone or a
+    // malformed request (400/404), or a malformed Basic header (401).
+    let error = match res.status().as_u16() {
+        401 => Some("invalid_client"),
+        400..=499 => Some("invalid_request"),
+        500..=599 => Some("server_error"),
+        _ => None,
+    };
+    res.extensions_mut().insert(OAuthLog {
+        zone,
+        grant_type: form.and_then(|f| f.all("grant_type").next().map(OAuthLog::cut)),
+        error,
+        ..Default::default()
+    });
+    res
 }
 
 /// Dynamic client registration (RFC 7591 §3). 201 with the registered
@@ -150,7 +195,7 @@ async fn authenticated_form(
             "the request must be application/x-www-form-urlencoded",
         )));
     }
-    let form = Form::new(form_urlencoded::parse(body).into_owned().collect());
+    let form = Form::parse(body).map_err(|e| error_response(&e))?;
     let authorization = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
@@ -190,6 +235,29 @@ pub async fn revoke(
     };
     match state.tokens.revoke(&zone, auth, &form).await {
         Ok(()) => ([(header::CACHE_CONTROL, "no-store")], StatusCode::OK).into_response(),
+        Err(e) => error_response(&e),
+    }
+}
+
+/// UserInfo (OpenID Connect Core §5.3), GET or POST with a Bearer token.
+pub async fn userinfo(
+    State(state): State<Arc<AppState>>,
+    Path(zone_id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let zone = match zone_or_response(&state, &zone_id).await {
+        Ok(z) => z,
+        Err(r) => return r,
+    };
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, token) = v.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        });
+    match state.tokens.userinfo(&zone, bearer).await {
+        Ok(claims) => ([(header::CACHE_CONTROL, "no-store")], axum::Json(claims)).into_response(),
         Err(e) => error_response(&e),
     }
 }

@@ -2,13 +2,14 @@
 
 use crate::auth::Scoped;
 use crate::error::{ApiError, ErrorBody};
+use crate::etag::{with_etag, IfMatchHeader};
 use crate::json::{double_option, JsonBody};
 use crate::page::{envelope_parts, PageInfo, Pagination};
 use crate::query::Params;
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use keyzone_domain::directory::{
     Provider, ProviderFields, ProviderOAuth2, ProviderOpenId, ProviderProtocols, ProviderType,
@@ -20,6 +21,7 @@ use utoipa::ToSchema;
 
 #[derive(Debug, Serialize, Deserialize, ToSchema, Default)]
 pub struct ProviderMetadata {
+    #[schema(value_type = Option<crate::openapi::HttpUrl>)]
     pub icon_url: Option<String>,
 }
 
@@ -32,6 +34,7 @@ pub struct ProviderResponse {
     pub name: String,
     pub organization_id: String,
     /// `platform` or `customer`.
+    #[schema(value_type = crate::zones::OwnerType)]
     pub owner_type: String,
     pub slug: String,
     pub updated_at: String,
@@ -44,6 +47,7 @@ pub struct ProviderResponse {
     pub protocols: Option<ProviderProtocols>,
     /// `external`, `keycard-vault` or `keycard-sts`.
     #[serde(rename = "type")]
+    #[schema(value_type = crate::openapi::ProviderType)]
     pub kind: String,
 }
 
@@ -93,19 +97,25 @@ pub struct ProviderListResponse {
 
 #[derive(Deserialize, ToSchema)]
 pub struct ProviderProtocolsInput {
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<crate::openapi::ProviderOAuth2>)]
     pub oauth2: Option<ProviderOAuth2>,
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<crate::openapi::ProviderOpenId>)]
     pub openid: Option<ProviderOpenId>,
 }
 
 #[derive(Deserialize, ToSchema)]
 pub struct ProviderCreate {
+    /// Unique in the zone (else 409).
+    #[schema(value_type = crate::openapi::Identifier)]
     pub identifier: String,
+    #[schema(value_type = crate::openapi::Name)]
     pub name: String,
+    #[schema(value_type = Option<crate::openapi::Description>)]
     pub description: Option<String>,
+    #[schema(value_type = Option<crate::openapi::Identifier>)]
     pub client_id: Option<String>,
     /// Write-only; stored encrypted.
+    #[schema(value_type = Option<crate::openapi::ClientSecret>)]
     pub client_secret: Option<String>,
     pub metadata: Option<ProviderMetadata>,
     pub protocols: Option<ProviderProtocolsInput>,
@@ -113,17 +123,21 @@ pub struct ProviderCreate {
 
 #[derive(Deserialize, ToSchema)]
 pub struct ProviderUpdate {
+    /// Unique in the zone (else 409); `null` changes nothing.
+    #[schema(value_type = Option<crate::openapi::Identifier>)]
     pub identifier: Option<String>,
+    /// `null` changes nothing.
+    #[schema(value_type = Option<crate::openapi::Name>)]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<crate::openapi::Description>)]
     pub description: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<crate::openapi::Identifier>)]
     pub client_id: Option<Option<String>>,
     /// `null` unsets the secret.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<crate::openapi::ClientSecret>)]
     pub client_secret: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<ProviderMetadata>)]
@@ -145,8 +159,12 @@ pub(crate) fn org(scope: &Scoped) -> String {
 }
 
 #[utoipa::path(get, path = "/zones/{zone_id}/providers", tag = "Providers", operation_id = "listProviders",
-    params(("zone_id" = String, Path)),
-    responses((status = 200, body = ProviderListResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    params(("zone_id" = crate::openapi::Id, Path), crate::openapi::Page, crate::openapi::DirectorySortParam,
+        ("expand[]" = Option<Vec<String>>, Query, description = "total_count; other values are ignored"),
+        crate::openapi::DirectoryFilters,
+        ("identifier" = Option<Vec<String>>, Query, description = "Only providers with one of these identifiers"),
+        ("filter[type]" = Option<Vec<crate::openapi::ProviderType>>, Query, description = "Only providers of these types")),
+    responses((status = 200, body = ProviderListResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer_auth" = [])))]
 pub async fn list(
     State(state): State<Arc<AppState>>,
@@ -187,8 +205,10 @@ pub async fn list(
 }
 
 #[utoipa::path(post, path = "/zones/{zone_id}/providers", tag = "Providers", operation_id = "createProvider",
-    params(("zone_id" = String, Path)), request_body = ProviderCreate,
-    responses((status = 201, body = ProviderResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    params(("zone_id" = crate::openapi::Id, Path)), request_body = ProviderCreate,
+    responses((status = 201, body = ProviderResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "The identifier is taken", body = ErrorBody),
+        (status = 503, description = "The zone's KMS key cannot be used (for `client_secret`)", body = ErrorBody)),
     security(("bearer_auth" = [])))]
 pub async fn create(
     State(state): State<Arc<AppState>>,
@@ -212,28 +232,36 @@ pub async fn create(
 }
 
 #[utoipa::path(get, path = "/zones/{zone_id}/providers/{id}", tag = "Providers", operation_id = "getProvider",
-    params(("zone_id" = String, Path), ("id" = String, Path)),
-    responses((status = 200, body = ProviderResponse), (status = 404, body = ErrorBody)),
+    params(("zone_id" = crate::openapi::Id, Path), ("id" = crate::openapi::Id, Path)),
+    responses((status = 200, body = ProviderResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer_auth" = [])))]
 pub async fn retrieve(
     State(state): State<Arc<AppState>>,
     scope: Scoped,
     Path((_, id)): Path<(String, String)>,
-) -> Result<Json<ProviderResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let p = state.directory.get_provider(&scope.0, &id).await?;
-    Ok(Json(ProviderResponse::new(p, &org(&scope), &state)))
+    let at = p.updated_at;
+    Ok(with_etag(
+        at,
+        Json(ProviderResponse::new(p, &org(&scope), &state)),
+    ))
 }
 
 #[utoipa::path(patch, path = "/zones/{zone_id}/providers/{id}", tag = "Providers", operation_id = "updateProvider",
-    params(("zone_id" = String, Path), ("id" = String, Path)), request_body = ProviderUpdate,
-    responses((status = 200, body = ProviderResponse), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    params(("zone_id" = crate::openapi::Id, Path), ("id" = crate::openapi::Id, Path)), request_body = ProviderUpdate,
+    responses((status = 200, body = ProviderResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, description = "The provider is platform-owned", body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "The identifier is taken, or concurrent updates kept colliding", body = ErrorBody),
+        (status = 503, description = "The zone's KMS key cannot be used (for `client_secret`)", body = ErrorBody)),
     security(("bearer_auth" = [])))]
 pub async fn update(
     State(state): State<Arc<AppState>>,
     scope: Scoped,
     Path((_, id)): Path<(String, String)>,
+    if_match: IfMatchHeader,
     JsonBody(b): JsonBody<ProviderUpdate>,
-) -> Result<Json<ProviderResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let fields = ProviderFields {
         identifier: b.identifier,
         name: b.name,
@@ -245,14 +273,19 @@ pub async fn update(
     };
     let p = state
         .directory
-        .update_provider(&scope.0, &id, fields)
+        .update_provider(&scope.0, &id, fields, if_match.0)
         .await?;
-    Ok(Json(ProviderResponse::new(p, &org(&scope), &state)))
+    let at = p.updated_at;
+    Ok(with_etag(
+        at,
+        Json(ProviderResponse::new(p, &org(&scope), &state)),
+    ))
 }
 
 #[utoipa::path(delete, path = "/zones/{zone_id}/providers/{id}", tag = "Providers", operation_id = "deleteProvider",
-    params(("zone_id" = String, Path), ("id" = String, Path)),
-    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    params(("zone_id" = crate::openapi::Id, Path), ("id" = crate::openapi::Id, Path)),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, description = "The provider is platform-owned", body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, description = "The provider is still used by resources or credentials", body = ErrorBody)),
     security(("bearer_auth" = [])))]
 pub async fn delete(
     State(state): State<Arc<AppState>>,

@@ -18,7 +18,21 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        Ok(Params::parse(parts.uri.query().unwrap_or("")))
+        let params = Params::parse(parts.uri.query().unwrap_or(""));
+        // One input rule for text at the edge: a control character (NUL
+        // included) is never a valid query value, on any database.
+        if let Some((k, _)) = params
+            .pairs
+            .iter()
+            .find(|(k, v)| k.chars().chain(v.chars()).any(char::is_control))
+        {
+            let name: String = k.chars().filter(|c| !c.is_control()).take(64).collect();
+            return Err(ApiError::invalid(
+                &name,
+                "must not contain control characters",
+            ));
+        }
+        Ok(params)
     }
 }
 

@@ -2,6 +2,7 @@
 
 use crate::auth::Scoped;
 use crate::error::{ApiError, ErrorBody};
+use crate::etag::{with_etag, IfMatchHeader};
 use crate::json::{double_option, JsonBody};
 use crate::page::{envelope_parts, Pagination};
 use crate::providers::org;
@@ -9,7 +10,7 @@ use crate::query::Params;
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use keyzone_domain::directory::{
     ApplicationType, Metadata, MetadataPatch, Resource, ResourceFields, SORT_FIELDS,
@@ -21,7 +22,9 @@ use utoipa::ToSchema;
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, Default)]
 pub struct MetadataDto {
+    #[schema(value_type = Option<crate::openapi::HttpUrl>)]
     pub docs_url: Option<String>,
+    #[schema(value_type = Option<crate::openapi::HttpUrl>)]
     pub icon_url: Option<String>,
 }
 
@@ -47,10 +50,10 @@ impl From<MetadataDto> for MetadataPatch {
 #[derive(Debug, Deserialize, ToSchema, Default)]
 pub struct MetadataUpdateDto {
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<crate::openapi::HttpUrl>)]
     pub docs_url: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<crate::openapi::HttpUrl>)]
     pub icon_url: Option<Option<String>>,
 }
 
@@ -68,11 +71,13 @@ impl From<MetadataUpdateDto> for MetadataPatch {
 pub struct ResourceResponse {
     pub id: String,
     /// `native` or `web`.
+    #[schema(value_type = ApplicationTypeDto)]
     pub application_type: String,
     pub created_at: String,
     pub identifier: String,
     pub name: String,
     pub organization_id: String,
+    #[schema(value_type = crate::zones::OwnerType)]
     pub owner_type: String,
     pub prefix: bool,
     pub slug: String,
@@ -138,46 +143,112 @@ impl From<ApplicationTypeDto> for ApplicationType {
 
 #[derive(Deserialize, ToSchema)]
 pub struct ResourceCreate {
-    /// An absolute URI, unique in the zone.
+    /// An absolute URI, unique in the zone (else 409).
+    #[schema(value_type = crate::openapi::AbsoluteUri)]
     pub identifier: String,
+    #[schema(value_type = crate::openapi::Name)]
     pub name: String,
+    /// The application that provides the resource: one of this zone
+    /// (else 400 on the field).
+    #[schema(value_type = Option<crate::openapi::Id>)]
     pub application_id: Option<String>,
     pub application_type: Option<ApplicationTypeDto>,
     /// 60 to 86400.
+    #[serde(default, deserialize_with = "whole_seconds")]
+    #[schema(minimum = 60, maximum = 86400)]
     pub credential_lifetime_seconds: Option<u32>,
+    /// A provider of this zone (else 400 on the field).
+    #[schema(value_type = Option<crate::openapi::Id>)]
     pub credential_provider_id: Option<String>,
+    #[schema(value_type = Option<crate::openapi::Description>)]
     pub description: Option<String>,
     pub metadata: Option<MetadataDto>,
     /// Protects every URL that has this identifier as a prefix at a path,
     /// query or fragment boundary.
     pub prefix: Option<bool>,
+    /// At most 100.
+    #[schema(value_type = Option<Vec<crate::openapi::Scope>>, max_items = 100)]
     pub scopes: Option<Vec<String>>,
 }
 
 #[derive(Deserialize, ToSchema)]
 pub struct ResourceUpdate {
+    /// An absolute URI, unique in the zone (else 409); `null` changes
+    /// nothing.
+    #[schema(value_type = Option<crate::openapi::AbsoluteUri>)]
     pub identifier: Option<String>,
+    /// `null` changes nothing.
+    #[schema(value_type = Option<crate::openapi::Name>)]
     pub name: Option<String>,
+    /// An application of this zone (else 400 on the field).
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<crate::openapi::Id>)]
     pub application_id: Option<Option<String>>,
     pub application_type: Option<ApplicationTypeDto>,
-    #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<u32>)]
+    /// 60 to 86400.
+    #[serde(default, deserialize_with = "whole_seconds_change")]
+    #[schema(value_type = Option<u32>, minimum = 60, maximum = 86400)]
     pub credential_lifetime_seconds: Option<Option<u32>>,
+    /// A provider of this zone (else 400 on the field).
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<crate::openapi::Id>)]
     pub credential_provider_id: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<crate::openapi::Description>)]
     pub description: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<MetadataUpdateDto>)]
     pub metadata: Option<Option<MetadataUpdateDto>>,
     pub prefix: Option<bool>,
+    /// At most 100.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<Vec<String>>)]
+    #[schema(value_type = Option<Vec<crate::openapi::Scope>>, max_items = 100)]
     pub scopes: Option<Option<Vec<String>>>,
+}
+
+/// A whole number of seconds, written `60` or `60.0`: JSON has one number
+/// type, and JSON Schema counts both as the integer 60.
+struct WholeSeconds(u32);
+
+impl<'de> Deserialize<'de> for WholeSeconds {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = WholeSeconds;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a whole number of seconds")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<WholeSeconds, E> {
+                u32::try_from(v)
+                    .map(WholeSeconds)
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Unsigned(v), &self))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<WholeSeconds, E> {
+                u32::try_from(v)
+                    .map(WholeSeconds)
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(v), &self))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<WholeSeconds, E> {
+                if v.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&v) {
+                    Ok(WholeSeconds(v as u32))
+                } else {
+                    Err(E::invalid_value(serde::de::Unexpected::Float(v), &self))
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+fn whole_seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    Ok(Option::<WholeSeconds>::deserialize(d)?.map(|w| w.0))
+}
+
+/// As [`whole_seconds`], for a PATCH: `null` clears.
+fn whole_seconds_change<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<u32>>, D::Error> {
+    Ok(Some(Option::<WholeSeconds>::deserialize(d)?.map(|w| w.0)))
 }
 
 /// Ids in a body that cannot be ids name nothing in the zone: a 400 on the field.
@@ -193,8 +264,12 @@ fn id_field<T>(
 }
 
 #[utoipa::path(get, path = "/zones/{zone_id}/resources", tag = "Resources", operation_id = "listResources",
-    params(("zone_id" = String, Path), ("identifier" = Option<String>, Query, description = "The resource protecting this URL: exact, else the longest prefix resource")),
-    responses((status = 200, body = ResourceListResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    params(("zone_id" = crate::openapi::Id, Path), crate::openapi::Page, crate::openapi::DirectorySortParam,
+        ("expand[]" = Option<Vec<String>>, Query, description = "total_count; other values are ignored"),
+        crate::openapi::DirectoryFilters,
+        ("identifier" = Option<String>, Query, description = "The resource protecting this URL: exact, else the longest prefix resource"),
+        ("credentialProviderId" = Option<String>, Query, description = "Only resources whose credential provider is this one")),
+    responses((status = 200, body = ResourceListResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer_auth" = [])))]
 pub async fn list(
     State(state): State<Arc<AppState>>,
@@ -240,8 +315,9 @@ pub async fn list(
 }
 
 #[utoipa::path(post, path = "/zones/{zone_id}/resources", tag = "Resources", operation_id = "createResource",
-    params(("zone_id" = String, Path)), request_body = ResourceCreate,
-    responses((status = 201, body = ResourceResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    params(("zone_id" = crate::openapi::Id, Path)), request_body = ResourceCreate,
+    responses((status = 201, body = ResourceResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "The identifier is taken", body = ErrorBody)),
     security(("bearer_auth" = [])))]
 pub async fn create(
     State(state): State<Arc<AppState>>,
@@ -276,28 +352,32 @@ pub async fn create(
 }
 
 #[utoipa::path(get, path = "/zones/{zone_id}/resources/{id}", tag = "Resources", operation_id = "getResource",
-    params(("zone_id" = String, Path), ("id" = String, Path)),
-    responses((status = 200, body = ResourceResponse), (status = 404, body = ErrorBody)),
+    params(("zone_id" = crate::openapi::Id, Path), ("id" = crate::openapi::Id, Path)),
+    responses((status = 200, body = ResourceResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer_auth" = [])))]
 pub async fn retrieve(
     State(state): State<Arc<AppState>>,
     scope: Scoped,
     Path((_, id)): Path<(String, String)>,
-) -> Result<Json<ResourceResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let r = state.directory.get_resource(&scope.0, &id).await?;
-    Ok(Json(ResourceResponse::new(r, &org(&scope))))
+    let at = r.updated_at;
+    Ok(with_etag(at, Json(ResourceResponse::new(r, &org(&scope)))))
 }
 
 #[utoipa::path(patch, path = "/zones/{zone_id}/resources/{id}", tag = "Resources", operation_id = "updateResource",
-    params(("zone_id" = String, Path), ("id" = String, Path)), request_body = ResourceUpdate,
-    responses((status = 200, body = ResourceResponse), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    params(("zone_id" = crate::openapi::Id, Path), ("id" = crate::openapi::Id, Path)), request_body = ResourceUpdate,
+    responses((status = 200, body = ResourceResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, description = "The resource is platform-owned", body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "The identifier is taken, or concurrent updates kept colliding", body = ErrorBody)),
     security(("bearer_auth" = [])))]
 pub async fn update(
     State(state): State<Arc<AppState>>,
     scope: Scoped,
     Path((_, id)): Path<(String, String)>,
+    if_match: IfMatchHeader,
     JsonBody(b): JsonBody<ResourceUpdate>,
-) -> Result<Json<ResourceResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let fields = ResourceFields {
         identifier: b.identifier,
         name: b.name,
@@ -318,14 +398,16 @@ pub async fn update(
     };
     let r = state
         .directory
-        .update_resource(&scope.0, &id, fields)
+        .update_resource(&scope.0, &id, fields, if_match.0)
         .await?;
-    Ok(Json(ResourceResponse::new(r, &org(&scope))))
+    let at = r.updated_at;
+    Ok(with_etag(at, Json(ResourceResponse::new(r, &org(&scope)))))
 }
 
 #[utoipa::path(delete, path = "/zones/{zone_id}/resources/{id}", tag = "Resources", operation_id = "deleteResource",
-    params(("zone_id" = String, Path), ("id" = String, Path)),
-    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    params(("zone_id" = crate::openapi::Id, Path), ("id" = crate::openapi::Id, Path)),
+    responses((status = 204), (status = 401, body = ErrorBody),
+        (status = 403, description = "The resource is platform-owned", body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer_auth" = [])))]
 pub async fn delete(
     State(state): State<Arc<AppState>>,
@@ -334,4 +416,36 @@ pub async fn delete(
 ) -> Result<StatusCode, ApiError> {
     state.directory.delete_resource(&scope.0, &id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credential_lifetimes_are_whole_numbers_however_written() {
+        let body = |v: &str| {
+            format!(
+                r#"{{"identifier":"https://a.test","name":"a","credential_lifetime_seconds":{v}}}"#
+            )
+        };
+        for (v, want) in [("60", Some(60)), ("86400.0", Some(86400)), ("null", None)] {
+            let r = crate::json::parse::<ResourceCreate>(body(v).as_bytes()).unwrap();
+            assert_eq!(r.credential_lifetime_seconds, want, "{v}");
+        }
+        for v in ["60.5", "-1", "1e300", "\"60\""] {
+            let Err(e) = crate::json::parse::<ResourceCreate>(body(v).as_bytes()) else {
+                panic!("{v} was accepted");
+            };
+            assert_eq!(e.details[0].field, "credential_lifetime_seconds", "{v}");
+        }
+        let u = crate::json::parse::<ResourceUpdate>(br#"{"credential_lifetime_seconds":120.0}"#)
+            .unwrap();
+        assert_eq!(u.credential_lifetime_seconds, Some(Some(120)));
+        let u = crate::json::parse::<ResourceUpdate>(br#"{"credential_lifetime_seconds":null}"#)
+            .unwrap();
+        assert_eq!(u.credential_lifetime_seconds, Some(None));
+        let u = crate::json::parse::<ResourceUpdate>(b"{}").unwrap();
+        assert_eq!(u.credential_lifetime_seconds, None);
+    }
 }

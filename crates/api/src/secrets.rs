@@ -2,12 +2,13 @@
 
 use crate::auth::Scoped;
 use crate::error::{ApiError, ErrorBody};
+use crate::etag::{with_etag, IfMatchHeader};
 use crate::json::{double_option, JsonBody};
 use crate::query::Params;
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use keyzone_core::store::SecretFilter;
 use keyzone_domain::secret::{Secret, SecretChanges, SecretData, SecretDraft, SecretKind};
@@ -35,8 +36,16 @@ impl From<SecretKind> for SecretType {
 #[derive(Deserialize, Serialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum SecretFields {
-    Token { token: String },
-    Password { username: String, password: String },
+    Token {
+        #[schema(value_type = crate::openapi::SecretValue)]
+        token: String,
+    },
+    Password {
+        #[schema(value_type = crate::openapi::SecretValue)]
+        username: String,
+        #[schema(value_type = crate::openapi::SecretValue)]
+        password: String,
+    },
 }
 
 impl From<SecretFields> for SecretData {
@@ -105,28 +114,37 @@ pub struct SecretRetrieveResponse {
 
 #[derive(Deserialize, ToSchema)]
 pub struct SecretCreate {
+    #[schema(value_type = crate::openapi::Name)]
     pub name: String,
     /// The entity the secret belongs to (e.g. a resource id).
+    #[schema(value_type = crate::openapi::Identifier)]
     pub entity_id: String,
     pub data: SecretFields,
     /// At most 128 characters.
+    #[schema(value_type = Option<crate::openapi::SecretDescription>)]
     pub description: Option<String>,
-    /// Any JSON object; stored unencrypted.
+    /// Any JSON object of at most 16 KiB; stored unencrypted.
+    #[schema(value_type = Option<crate::openapi::JsonObject>)]
     pub metadata: Option<serde_json::Value>,
-    /// When given, must equal the zone of the path.
+    /// When given, must equal the zone of the path (else 400).
+    #[schema(value_type = Option<crate::openapi::Id>)]
     pub zone_id: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
 pub struct SecretUpdate {
     /// A new value: the version increments and the old value is gone.
+    /// `null` changes nothing.
     pub data: Option<SecretFields>,
+    /// `null` changes nothing.
+    #[schema(value_type = Option<crate::openapi::Name>)]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<crate::openapi::SecretDescription>)]
     pub description: Option<Option<String>>,
+    /// Any JSON object of at most 16 KiB; `null` clears it.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<crate::openapi::JsonObject>)]
     pub metadata: Option<Option<serde_json::Value>>,
 }
 
@@ -136,10 +154,10 @@ pub struct SecretUpdate {
 #[utoipa::path(
     get, path = "/zones/{zone_id}/secrets", tag = "Secrets", operation_id = "listSecrets",
     params(
-        ("zone_id" = String, Path),
+        ("zone_id" = crate::openapi::Id, Path),
         ("entity_id" = Option<String>, Query, description = "Only secrets of this entity"),
         ("type" = Option<SecretType>, Query, description = "token or password"),
-        ("owner_type" = Option<String>, Query, description = "customer or platform"),
+        ("owner_type" = Option<crate::zones::OwnerType>, Query, description = "customer or platform (every secret made through the API is customer-owned)"),
     ),
     responses(
         (status = 200, body = Vec<SecretResponse>),
@@ -186,12 +204,13 @@ pub async fn list(
 /// Create a secret
 #[utoipa::path(
     post, path = "/zones/{zone_id}/secrets", tag = "Secrets", operation_id = "createSecret",
-    params(("zone_id" = String, Path)),
+    params(("zone_id" = crate::openapi::Id, Path)),
     request_body = SecretCreate,
     responses(
         (status = 201, body = SecretResponse),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 503, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 503, description = "The zone's KMS key cannot be used", body = ErrorBody),
     ),
     security(("bearer_auth" = []))
 )]
@@ -224,11 +243,11 @@ pub async fn create(
 /// Get a secret, with its value
 #[utoipa::path(
     get, path = "/zones/{zone_id}/secrets/{id}", tag = "Secrets", operation_id = "getSecret",
-    params(("zone_id" = String, Path), ("id" = String, Path)),
+    params(("zone_id" = crate::openapi::Id, Path), ("id" = crate::openapi::Id, Path)),
     responses(
         (status = 200, body = SecretRetrieveResponse),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 503, body = ErrorBody),
+        (status = 503, description = "The zone's KMS key cannot be used", body = ErrorBody),
     ),
     security(("bearer_auth" = []))
 )]
@@ -236,23 +255,29 @@ pub async fn retrieve(
     State(state): State<Arc<AppState>>,
     scope: Scoped,
     Path((_, id)): Path<(String, String)>,
-) -> Result<Json<SecretRetrieveResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let (s, data) = state.secrets.reveal(&scope.0, &id).await?;
-    Ok(Json(SecretRetrieveResponse {
-        record: s.into(),
-        data: data.into(),
-    }))
+    let at = s.updated_at;
+    Ok(with_etag(
+        at,
+        Json(SecretRetrieveResponse {
+            record: s.into(),
+            data: data.into(),
+        }),
+    ))
 }
 
 /// Update a secret
 #[utoipa::path(
     patch, path = "/zones/{zone_id}/secrets/{id}", tag = "Secrets", operation_id = "updateSecret",
-    params(("zone_id" = String, Path), ("id" = String, Path)),
+    params(("zone_id" = crate::openapi::Id, Path), ("id" = crate::openapi::Id, Path)),
     request_body = SecretUpdate,
     responses(
         (status = 200, body = SecretResponse),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 503, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "Concurrent updates kept colliding; retry", body = ErrorBody),
+        (status = 503, description = "The zone's KMS key cannot be used", body = ErrorBody),
     ),
     security(("bearer_auth" = []))
 )]
@@ -260,22 +285,27 @@ pub async fn update(
     State(state): State<Arc<AppState>>,
     scope: Scoped,
     Path((_, id)): Path<(String, String)>,
+    if_match: IfMatchHeader,
     JsonBody(body): JsonBody<SecretUpdate>,
-) -> Result<Json<SecretResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let changes = SecretChanges {
         name: body.name,
         description: body.description,
         metadata: body.metadata,
         data: body.data.map(Into::into),
     };
-    let s = state.secrets.update(&scope.0, &id, changes).await?;
-    Ok(Json(s.into()))
+    let s = state
+        .secrets
+        .update(&scope.0, &id, changes, if_match.0)
+        .await?;
+    let at = s.updated_at;
+    Ok(with_etag(at, Json(SecretResponse::from(s))))
 }
 
 /// Delete a secret
 #[utoipa::path(
     delete, path = "/zones/{zone_id}/secrets/{id}", tag = "Secrets", operation_id = "deleteSecret",
-    params(("zone_id" = String, Path), ("id" = String, Path)),
+    params(("zone_id" = crate::openapi::Id, Path), ("id" = crate::openapi::Id, Path)),
     responses(
         (status = 204),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),

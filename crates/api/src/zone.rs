@@ -10,9 +10,8 @@
 
 use crate::context::{needs_body, panic_response, FinalBody};
 use crate::{oauth, zone_endpoints, AppState, MAX_BODY_BYTES};
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -47,7 +46,11 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/z/{zone_id}/oauth/token", post(oauth::token))
         .route("/z/{zone_id}/oauth/register", post(oauth::register))
         .route("/z/{zone_id}/oauth/introspect", post(oauth::introspect))
-        .route("/z/{zone_id}/oauth/revoke", post(oauth::revoke));
+        .route("/z/{zone_id}/oauth/revoke", post(oauth::revoke))
+        .route(
+            "/z/{zone_id}/oauth/userinfo",
+            get(oauth::userinfo).post(oauth::userinfo),
+        );
     with_layers(routes)
 }
 
@@ -58,7 +61,8 @@ pub fn with_layers(routes: Router<Arc<AppState>>) -> Router<Arc<AppState>> {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(CatchPanicLayer::custom(panic_response))
-        .layer(axum::middleware::from_fn(finish_zone_errors))
+        // A plain response map (no boxing): this runs on every token request.
+        .layer(tower::util::MapResponseLayer::new(finish_zone_errors))
 }
 
 /// Whether a path belongs to this surface (for the shared fallback).
@@ -87,12 +91,20 @@ pub fn with_status(e: &OAuthError, status: StatusCode) -> Response {
         })),
     )
         .into_response();
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        res.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
     if status == StatusCode::UNAUTHORIZED {
-        // RFC 6749 §5.2: invalid_client on a 401 names the scheme.
-        res.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Basic realm=\"token\""),
-        );
+        let challenge = if e.code == ErrorCode::InvalidToken {
+            // RFC 6750 §3: a protected resource's challenge.
+            HeaderValue::from_static("Bearer error=\"invalid_token\"")
+        } else {
+            // RFC 6749 §5.2: invalid_client on a 401 names the scheme.
+            HeaderValue::from_static("Basic realm=\"token\"")
+        };
+        res.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, challenge);
     }
     res.extensions_mut().insert(FinalBody);
     res
@@ -143,8 +155,7 @@ pub fn bare(status: StatusCode) -> Response {
     with_status(&OAuthError::new(code, description), status)
 }
 
-async fn finish_zone_errors(req: Request, next: Next) -> Response {
-    let res = next.run(req).await;
+fn finish_zone_errors(res: Response) -> Response {
     if needs_body(&res) {
         return bare(res.status());
     }

@@ -2,13 +2,14 @@
 
 use crate::auth::{Caller, Scoped};
 use crate::error::{ApiError, ErrorBody};
+use crate::etag::{with_etag, IfMatchHeader};
 use crate::json::{double_option, JsonBody};
 use crate::page::{envelope_parts, PageInfo, Pagination};
 use crate::query::Params;
 use crate::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use keyzone_core::permissions::{self, Permissions};
 use keyzone_core::store::ZoneFilter;
@@ -53,6 +54,7 @@ pub enum EncryptionKeyType {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct EncryptionKeyAwsKmsConfig {
     /// AWS KMS key ARN that wraps the zone's data key.
+    #[schema(value_type = crate::openapi::KmsKeyArn)]
     pub arn: String,
     #[serde(rename = "type")]
     pub kind: EncryptionKeyType,
@@ -62,7 +64,9 @@ pub struct EncryptionKeyAwsKmsConfig {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Cimd {
     /// Exact client ID URLs, wildcard origins with a single `*` replacing one
-    /// subdomain label (`https://*.example.com`), or the literal `*`.
+    /// subdomain label (`https://*.example.com`), or the literal `*`; at
+    /// most 100.
+    #[schema(value_type = Vec<crate::openapi::CimdAllowlistEntry>, max_items = 100)]
     pub allowed_client_ids: Vec<String>,
     pub enabled: bool,
 }
@@ -211,16 +215,20 @@ pub struct ZoneCreateProtocols {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ZoneCreate {
     /// 1–255 characters; no HTML tags or control characters.
+    #[schema(value_type = crate::openapi::Name)]
     pub name: String,
-    /// Derived from the name when absent.
+    /// Derived from the name when absent (and then made unique); a slug
+    /// given here that is taken is a 409.
+    #[schema(value_type = Option<crate::openapi::Slug>)]
     pub slug: Option<String>,
     /// At most 2048 characters.
+    #[schema(value_type = Option<crate::openapi::Description>)]
     pub description: Option<String>,
     /// Create a platform-owned MCP gateway application (trait `gateway`) and
     /// make it the zone's `default_mcp_gateway_application_id`.
     pub default_mcp_gateway_application: Option<bool>,
     pub encryption_key: Option<EncryptionKeyAwsKmsConfig>,
-    /// Must be the caller's organization when given.
+    /// Must be the caller's organization when given (another is a 404).
     pub organization_id: Option<String>,
     pub protocols: Option<ZoneCreateProtocols>,
     /// Defaults to true.
@@ -249,18 +257,23 @@ pub struct ZoneUpdateProtocols {
 /// A partial update: absent fields are kept, `null` clears nullable ones.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ZoneUpdate {
+    /// `null` changes nothing.
+    #[schema(value_type = Option<crate::openapi::Name>)]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<crate::openapi::Description>)]
     pub description: Option<Option<String>>,
+    /// An application of this zone (else 400 on the field).
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<crate::openapi::Id>)]
     pub default_mcp_gateway_application_id: Option<Option<String>>,
+    /// A resource of this zone (else 400 on the field).
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<crate::openapi::Id>)]
     pub default_resource_id: Option<Option<String>>,
+    /// A provider of this zone (else 400 on the field).
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<crate::openapi::Id>)]
     pub user_identity_provider_id: Option<Option<String>>,
     /// `null` removes the customer-managed key.
     #[serde(default, deserialize_with = "double_option")]
@@ -313,11 +326,11 @@ fn render(state: &AppState, caller: &Principal, params: &Params, z: Zone) -> Zon
 #[utoipa::path(
     get, path = "/zones", tag = "Zones", operation_id = "listZones",
     params(
-        ("after" = Option<String>, Query, description = "Cursor for forward pagination"),
-        ("before" = Option<String>, Query, description = "Cursor for backward pagination"),
-        ("cursor" = Option<String>, Query, description = "Alias of after"),
-        ("limit" = Option<u32>, Query, description = "1 to 100, default 20"),
-        ("expand[]" = Option<Vec<String>>, Query, description = "total_count, permissions"),
+        ("after" = Option<crate::openapi::Cursor>, Query, description = "Cursor for forward pagination"),
+        ("before" = Option<crate::openapi::Cursor>, Query, description = "Cursor for backward pagination; not with after"),
+        ("cursor" = Option<crate::openapi::Cursor>, Query, description = "Alias of after"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "1 to 100, default 20"),
+        ("expand[]" = Option<Vec<String>>, Query, description = "total_count, permissions; other values are ignored"),
         ("slug" = Option<String>, Query, description = "Only the zone with this slug"),
         ("filter[organization_id]" = Option<String>, Query, description = "Only zones of this organization"),
     ),
@@ -353,11 +366,14 @@ pub async fn list(
 /// Create a zone
 #[utoipa::path(
     post, path = "/zones", tag = "Zones", operation_id = "createZone",
+    params(("expand[]" = Option<Vec<String>>, Query, description = "permissions; other values are ignored")),
     request_body = ZoneCreate,
     responses(
         (status = 201, body = ZoneResponse),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 404, description = "`organization_id` is not the caller's organization", body = ErrorBody),
+        (status = 409, description = "The slug is taken", body = ErrorBody),
+        (status = 503, description = "The KMS key cannot be used", body = ErrorBody),
     ),
     security(("bearer_auth" = []))
 )]
@@ -400,12 +416,13 @@ pub async fn create(
 #[utoipa::path(
     get, path = "/zones/{zone_id}", tag = "Zones", operation_id = "getZone",
     params(
-        ("zone_id" = String, Path),
-        ("expand[]" = Option<Vec<String>>, Query, description = "permissions"),
+        ("zone_id" = crate::openapi::Id, Path),
+        ("expand[]" = Option<Vec<String>>, Query, description = "permissions; other values are ignored"),
     ),
     responses(
         (status = 200, body = ZoneResponse),
-        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody),
     ),
     security(("bearer_auth" = []))
 )]
@@ -413,20 +430,28 @@ pub async fn retrieve(
     State(state): State<Arc<AppState>>,
     Scoped(scope): Scoped,
     params: Params,
-) -> Result<Json<ZoneResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let caller = scope.principal().clone();
-    Ok(Json(render(&state, &caller, &params, scope.into_zone())))
+    let zone = scope.into_zone();
+    let at = zone.updated_at;
+    Ok(with_etag(at, Json(render(&state, &caller, &params, zone))))
 }
 
 /// Update a zone
 #[utoipa::path(
     patch, path = "/zones/{zone_id}", tag = "Zones", operation_id = "updateZone",
-    params(("zone_id" = String, Path)),
+    params(
+        ("zone_id" = crate::openapi::Id, Path),
+        ("expand[]" = Option<Vec<String>>, Query, description = "permissions; other values are ignored"),
+    ),
     request_body = ZoneUpdate,
     responses(
         (status = 200, body = ZoneResponse),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 403, description = "The zone is platform-owned", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "Concurrent updates kept colliding; retry", body = ErrorBody),
+        (status = 503, description = "The new KMS key cannot be used", body = ErrorBody),
     ),
     security(("bearer_auth" = []))
 )]
@@ -434,19 +459,25 @@ pub async fn update(
     State(state): State<Arc<AppState>>,
     Scoped(scope): Scoped,
     params: Params,
+    if_match: IfMatchHeader,
     JsonBody(body): JsonBody<ZoneUpdate>,
-) -> Result<Json<ZoneResponse>, ApiError> {
-    let z = state.zones.update(&scope, body.into()).await?;
-    Ok(Json(render(&state, scope.principal(), &params, z)))
+) -> Result<Response, ApiError> {
+    let z = state.zones.update(&scope, body.into(), if_match.0).await?;
+    let at = z.updated_at;
+    Ok(with_etag(
+        at,
+        Json(render(&state, scope.principal(), &params, z)),
+    ))
 }
 
 /// Delete a zone and everything it owns
 #[utoipa::path(
     delete, path = "/zones/{zone_id}", tag = "Zones", operation_id = "deleteZone",
-    params(("zone_id" = String, Path)),
+    params(("zone_id" = crate::openapi::Id, Path)),
     responses(
         (status = 204),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "The zone is platform-owned", body = ErrorBody),
         (status = 404, body = ErrorBody),
     ),
     security(("bearer_auth" = []))

@@ -611,3 +611,41 @@ async fn credential_lists_ignore_owner_type() {
     assert_eq!(r.status, 200, "{:?}", r.body);
     a.db.cleanup().await;
 }
+
+/// The Keycard API's families this version does not have answer 501 in the
+/// documented body (after authentication), never "no such route".
+#[tokio::test]
+async fn unbuilt_families_say_so() {
+    let a = app().await;
+    let zone = create(&a.router, "/zones", json!({"name": "Unbuilt"})).await;
+    for (method, path) in [
+        ("GET", format!("/zones/{zone}/policies")),
+        ("POST", format!("/zones/{zone}/policy-sets")),
+        ("GET", format!("/zones/{zone}/policy-schemas/2026-01")),
+        ("GET", format!("/zones/{zone}/members")),
+        ("GET", "/organizations".to_owned()),
+        ("GET", "/organizations/org_1/service-accounts".to_owned()),
+        ("GET", "/invitations/abc".to_owned()),
+        ("GET", "/policy/bundle".to_owned()),
+        ("POST", "/service-account-token".to_owned()),
+    ] {
+        let r = send(&a.router, req(method, &path, None)).await;
+        assert_eq!(r.status.as_u16(), 501, "{method} {path}: {:?}", r.body);
+        assert!(
+            r.body["message"]
+                .as_str()
+                .unwrap()
+                .contains("not available"),
+            "{:?}",
+            r.body
+        );
+        assert_eq!(r.headers["x-should-retry"], "false");
+        let anonymous = Request::builder()
+            .method(method)
+            .uri(&path)
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(send(&a.router, anonymous).await.status.as_u16(), 401);
+    }
+    a.db.cleanup().await;
+}

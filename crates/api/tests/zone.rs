@@ -1137,8 +1137,8 @@ async fn each_surface_answers_in_its_own_error_shape() {
         assert_eq!(r.headers["referrer-policy"], "no-referrer");
         assert!(r.body.as_str().unwrap().starts_with("<!doctype html>"));
     };
-    // The authorization endpoint is advertised: it says plainly that
-    // browser sign-in is not available, never "no such route".
+    // The authorization endpoint: a request naming no client is an error
+    // page, never a redirect.
     let r = send(
         &a.router,
         Request::get(format!("/z/{zone}/oauth/authorize?response_type=code"))
@@ -1146,8 +1146,30 @@ async fn each_surface_answers_in_its_own_error_shape() {
             .unwrap(),
     )
     .await;
+    html(&r, 400);
+    assert!(!r.headers.contains_key("location"));
+    assert!(r.body.as_str().unwrap().contains("Unknown application"));
+    let r = send(
+        &a.router,
+        Request::get(format!("/z/{zone}/oauth/callback?code=x&state=y"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
     html(&r, 501);
-    assert!(r.body.as_str().unwrap().contains("not available"));
+    // Userinfo without a token: RFC 6750's challenge.
+    let r = send(
+        &a.router,
+        Request::get(format!("/z/{zone}/oauth/userinfo"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    oauth_error(&r, 401);
+    assert_eq!(
+        r.headers["www-authenticate"],
+        "Bearer error=\"invalid_token\""
+    );
     let r = send(
         &a.router,
         Request::put(format!("/z/{zone}/oauth/authorize"))

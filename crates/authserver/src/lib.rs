@@ -17,8 +17,10 @@ mod lookups;
 pub mod policy;
 pub mod registration;
 pub mod revocation;
+pub mod signin;
 pub mod store;
 pub mod token;
+pub mod userinfo;
 
 pub use lookups::LOOKUP_TTL;
 pub use token::{Dependencies, TokenService};

@@ -16,6 +16,15 @@ use keyzone_domain::{ApplicationId, ZoneId};
 pub enum Grant {
     ClientCredentials,
     TokenExchange,
+    AuthorizationCode,
+    RefreshToken,
+}
+
+impl Grant {
+    /// Whether a person signed in for this token.
+    pub fn is_user_sign_in(self) -> bool {
+        matches!(self, Grant::AuthorizationCode | Grant::RefreshToken)
+    }
 }
 
 /// Who a token is about and for.
@@ -26,8 +35,9 @@ pub struct Subject {
     pub sub_profile: &'static str,
     /// What the issued token's `client_id` claim says.
     pub client_id: String,
-    /// The application the client belongs to.
-    pub application_id: ApplicationId,
+    /// The application the client belongs to (none for a self-registered
+    /// user agent).
+    pub application_id: Option<ApplicationId>,
     /// RFC 8693 §4.1 actor chain.
     pub act: Option<serde_json::Value>,
     /// The token may not outlive this (epoch seconds).

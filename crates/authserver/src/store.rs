@@ -218,3 +218,23 @@ where
         keyzone_core::store::UserAgentStore::user_agent_by_identifier(self, zone, identifier).await
     }
 }
+
+/// What the sign-in flow (`crate::signin`) and the user grants read and
+/// write besides the token path: users and their passwords, sessions,
+/// codes, refresh tokens, consent, and the clients' registrations.
+pub trait SignInStores:
+    keyzone_core::store::SignInStore
+    + keyzone_core::store::SessionStore
+    + keyzone_core::store::UserStore
+    + keyzone_core::store::UserAgentStore
+    + keyzone_core::store::ApplicationStore
+{
+}
+impl<T> SignInStores for T where
+    T: keyzone_core::store::SignInStore
+        + keyzone_core::store::SessionStore
+        + keyzone_core::store::UserStore
+        + keyzone_core::store::UserAgentStore
+        + keyzone_core::store::ApplicationStore
+{
+}

@@ -5,11 +5,12 @@
 //! name an entity of the same zone); the schema's composite foreign keys
 //! enforce the same rule against races.
 
-use crate::error::parse_id;
 use crate::error::CoreError;
+use crate::error::{parse_id, IfMatch};
 use crate::store::{
     Constraint, DependencyRecord, DirectoryStore, ListFilter, SealedChange, StoreError,
 };
+use crate::update::update_atomically;
 use crate::vault::Vault;
 use crate::zones::ZoneScope;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -325,49 +326,65 @@ impl Directory {
         scope: &ZoneScope,
         id: &str,
         fields: ProviderFields,
+        if_match: IfMatch,
     ) -> Result<Provider, CoreError> {
-        let mut p = self.get_provider(scope, id).await?;
+        let p = self.get_provider(scope, id).await?;
         forbid_platform(
             p.owner_type,
             "platform-owned providers cannot be modified through the API",
         )?;
         fields.validate()?;
-        let secret = match fields.client_secret {
+        // Sealed once: the ciphertext is bound to the zone and provider,
+        // not to the version being replaced.
+        let secret = match &fields.client_secret {
             None => SealedChange::Keep,
             Some(None) => SealedChange::Clear,
             Some(Some(s)) => {
-                SealedChange::Set(self.seal_client_secret(&p.zone_id, &p.id, &s).await?)
+                SealedChange::Set(self.seal_client_secret(&p.zone_id, &p.id, s).await?)
             }
         };
-        if let Some(v) = fields.identifier {
-            p.identifier = v;
-        }
-        if let Some(v) = fields.name {
-            p.name = v;
-        }
-        if let Some(v) = fields.description {
-            p.description = v;
-        }
-        if let Some(v) = fields.client_id {
-            p.client_id = v;
-        }
-        if let Some(v) = fields.icon_url {
-            p.icon_url = v;
-        }
-        if let Some(v) = fields.protocols {
-            p.protocols = v;
-        }
-        match secret {
-            SealedChange::Keep => {}
-            SealedChange::Clear => p.client_secret_set = false,
-            SealedChange::Set(_) => p.client_secret_set = true,
-        }
-        p.updated_at = Timestamp::now().max(p.updated_at);
-        if self.store.update_provider(&p, &secret).await? {
-            Ok(p)
-        } else {
-            Err(not_found("provider"))
-        }
+        let (zone, pid) = (p.zone_id.clone(), p.id.clone());
+        let store = &self.store;
+        let secret = &secret;
+        update_atomically(
+            "provider",
+            p,
+            if_match,
+            |p| p.updated_at,
+            |p| {
+                let f = fields.clone();
+                if let Some(v) = f.identifier {
+                    p.identifier = v;
+                }
+                if let Some(v) = f.name {
+                    p.name = v;
+                }
+                if let Some(v) = f.description {
+                    p.description = v;
+                }
+                if let Some(v) = f.client_id {
+                    p.client_id = v;
+                }
+                if let Some(v) = f.icon_url {
+                    p.icon_url = v;
+                }
+                if let Some(v) = f.protocols {
+                    p.protocols = v;
+                }
+                match secret {
+                    SealedChange::Keep => {}
+                    SealedChange::Clear => p.client_secret_set = false,
+                    SealedChange::Set(_) => p.client_secret_set = true,
+                }
+                p.updated_at = Timestamp::after(p.updated_at);
+            },
+            move |p, expected| async move {
+                let ok = store.update_provider(&p, secret, expected).await?;
+                Ok((ok, p))
+            },
+            || store.get_provider(&zone, &pid),
+        )
+        .await
     }
 
     pub async fn delete_provider(&self, scope: &ZoneScope, id: &str) -> Result<(), CoreError> {
@@ -474,20 +491,32 @@ impl Directory {
         scope: &ZoneScope,
         id: &str,
         fields: ApplicationFields,
+        if_match: IfMatch,
     ) -> Result<Application, CoreError> {
-        let mut a = self.get_application(scope, id).await?;
+        let a = self.get_application(scope, id).await?;
         forbid_platform(
             a.owner_type,
             "platform-owned applications cannot be modified through the API",
         )?;
         fields.validate()?;
-        fields.apply(&mut a);
-        a.updated_at = Timestamp::now().max(a.updated_at);
-        if self.store.update_application(&a).await? {
-            Ok(a)
-        } else {
-            Err(not_found("application"))
-        }
+        let (zone, aid) = (a.zone_id.clone(), a.id.clone());
+        let store = &self.store;
+        update_atomically(
+            "application",
+            a,
+            if_match,
+            |a| a.updated_at,
+            |a| {
+                fields.clone().apply(a);
+                a.updated_at = Timestamp::after(a.updated_at);
+            },
+            move |a, expected| async move {
+                let ok = store.update_application(&a, expected).await?;
+                Ok((ok, a))
+            },
+            || store.get_application(&zone, &aid),
+        )
+        .await
     }
 
     pub async fn delete_application(&self, scope: &ZoneScope, id: &str) -> Result<(), CoreError> {
@@ -612,21 +641,33 @@ impl Directory {
         scope: &ZoneScope,
         id: &str,
         fields: ResourceFields,
+        if_match: IfMatch,
     ) -> Result<Resource, CoreError> {
-        let mut r = self.get_resource(scope, id).await?;
+        let r = self.get_resource(scope, id).await?;
         forbid_platform(
             r.owner_type,
             "platform-owned resources cannot be modified through the API",
         )?;
         fields.validate()?;
         self.check_resource_refs(&r.zone_id, &fields).await?;
-        fields.apply(&mut r);
-        r.updated_at = Timestamp::now().max(r.updated_at);
-        if self.store.update_resource(&r).await? {
-            Ok(r)
-        } else {
-            Err(not_found("resource"))
-        }
+        let (zone, rid) = (r.zone_id.clone(), r.id.clone());
+        let store = &self.store;
+        update_atomically(
+            "resource",
+            r,
+            if_match,
+            |r| r.updated_at,
+            |r| {
+                fields.clone().apply(r);
+                r.updated_at = Timestamp::after(r.updated_at);
+            },
+            move |r, expected| async move {
+                let ok = store.update_resource(&r, expected).await?;
+                Ok((ok, r))
+            },
+            || store.get_resource(&zone, &rid),
+        )
+        .await
     }
 
     pub async fn delete_resource(&self, scope: &ZoneScope, id: &str) -> Result<(), CoreError> {
@@ -840,43 +881,56 @@ impl Directory {
         scope: &ZoneScope,
         id: &str,
         changes: CredentialChanges,
+        if_match: IfMatch,
     ) -> Result<Credential, CoreError> {
-        let mut c = self.get_credential(scope, id).await?;
+        let c = self.get_credential(scope, id).await?;
+        // What may change depends on the credential's type, which no
+        // update changes: checked once.
         let mut errs = ValidationErrors::new();
-        match &mut c.kind {
-            CredentialKind::Token { subject, .. } => {
-                if let Some(new) = changes.subject {
-                    if let Some(s) = &new {
-                        errs.check("subject", dir::identifier(s));
+        let identifier: Option<Option<String>> = match &c.kind {
+            CredentialKind::Token { .. } => changes.subject.clone().inspect(|new| {
+                if let Some(s) = new {
+                    errs.check("subject", dir::identifier(s));
+                }
+            }),
+            CredentialKind::Url => changes.identifier.clone().map(|i| {
+                errs.check("identifier", dir::https_url(&i));
+                Some(i)
+            }),
+            CredentialKind::Public => changes.identifier.clone().map(|i| {
+                errs.check("identifier", dir::identifier(&i));
+                Some(i)
+            }),
+            CredentialKind::Password | CredentialKind::PublicKey { .. } => None,
+        };
+        errs.into_result()?;
+        let (zone, cid) = (c.zone_id.clone(), c.id.clone());
+        let store = &self.store;
+        update_atomically(
+            "credential",
+            c,
+            if_match,
+            |c| c.updated_at,
+            |c| {
+                if let Some(new) = &identifier {
+                    match &mut c.kind {
+                        CredentialKind::Token { subject, .. } => {
+                            c.identifier = new.clone().unwrap_or_else(|| "*".into());
+                            *subject = new.clone();
+                        }
+                        _ => c.identifier = new.clone().unwrap_or_default(),
                     }
-                    errs.into_result()?;
-                    c.identifier = new.clone().unwrap_or_else(|| "*".into());
-                    *subject = new;
                 }
-            }
-            CredentialKind::Url => {
-                if let Some(i) = changes.identifier {
-                    errs.check("identifier", dir::https_url(&i));
-                    errs.into_result()?;
-                    c.identifier = i;
-                }
-            }
-            CredentialKind::Public => {
-                if let Some(i) = changes.identifier {
-                    errs.check("identifier", dir::identifier(&i));
-                    errs.into_result()?;
-                    c.identifier = i;
-                }
-            }
-            CredentialKind::Password | CredentialKind::PublicKey { .. } => {}
-        }
-        c.slug = slugify(&c.identifier);
-        c.updated_at = Timestamp::now().max(c.updated_at);
-        if self.store.update_credential(&c).await? {
-            Ok(c)
-        } else {
-            Err(not_found("credential"))
-        }
+                c.slug = slugify(&c.identifier);
+                c.updated_at = Timestamp::after(c.updated_at);
+            },
+            move |c, expected| async move {
+                let ok = store.update_credential(&c, expected).await?;
+                Ok((ok, c))
+            },
+            || store.get_credential(&zone, &cid),
+        )
+        .await
     }
 
     pub async fn delete_credential(&self, scope: &ZoneScope, id: &str) -> Result<(), CoreError> {

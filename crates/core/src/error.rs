@@ -28,6 +28,32 @@ pub enum CoreError {
     Unavailable(#[source] StoreError),
     #[error("internal error")]
     Internal(#[source] StoreError),
+    /// `If-Match` named another version of the record than the stored one.
+    #[error("precondition failed")]
+    PreconditionFailed,
+    /// Other writers kept changing the record during every attempt of an
+    /// update; nothing was changed and the request may be retried.
+    #[error("changed concurrently")]
+    Contended,
+}
+
+/// How often a read-modify-write is tried while other writers keep
+/// winning (each lost attempt means another write succeeded).
+pub const UPDATE_ATTEMPTS: usize = 16;
+
+/// An `If-Match` precondition: the version (the record's `updated_at`, its
+/// ETag) the caller last saw, or `None` for none given.
+pub type IfMatch = Option<keyzone_domain::Timestamp>;
+
+/// The stored version must be the one `If-Match` names.
+pub fn check_precondition(
+    stored: keyzone_domain::Timestamp,
+    expected: IfMatch,
+) -> Result<(), CoreError> {
+    match expected {
+        Some(e) if e != stored => Err(CoreError::PreconditionFailed),
+        _ => Ok(()),
+    }
 }
 
 impl From<ValidationErrors> for CoreError {

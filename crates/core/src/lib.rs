@@ -12,6 +12,7 @@ pub mod permissions;
 pub mod secrets;
 pub mod signing;
 pub mod store;
+mod update;
 pub mod vault;
 pub mod zones;
 

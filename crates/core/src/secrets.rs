@@ -1,9 +1,10 @@
 //! The Secrets API: values kept in a zone's vault, sealed with the zone's
 //! data key and bound to the secret's id and version.
 
-use crate::error::parse_id;
 use crate::error::CoreError;
+use crate::error::{parse_id, IfMatch};
 use crate::store::{SecretFilter, SecretStore, StoreError, StoredSecret};
+use crate::update::update_atomically;
 use crate::vault::Vault;
 use crate::zones::ZoneScope;
 use keyzone_domain::secret::{Secret, SecretChanges, SecretData, SecretDraft};
@@ -120,33 +121,53 @@ impl Secrets {
         scope: &ZoneScope,
         id: &str,
         changes: SecretChanges,
+        if_match: IfMatch,
     ) -> Result<Secret, CoreError> {
         let zone = scope.id().clone();
-        let mut s = self.stored(&zone, id).await?;
+        let s = self.stored(&zone, id).await?;
         changes.validate()?;
-        let secret = &mut s.secret;
-        if let Some(n) = changes.name {
-            secret.name = n;
-        }
-        if let Some(d) = changes.description {
-            secret.description = d;
-        }
-        if let Some(m) = changes.metadata {
-            secret.metadata = m;
-        }
-        if let Some(data) = changes.data {
-            // A new value is a new version; the old ciphertext is replaced
-            // and, bound to the old version, could not be read as the new.
-            secret.version += 1;
-            secret.kind = data.kind();
-            s.sealed_data = self.seal(&zone, &secret.id, secret.version, &data).await?;
-        }
-        secret.updated_at = Timestamp::now().max(secret.updated_at);
-        if self.store.update_secret(&s).await? {
-            Ok(s.secret)
-        } else {
-            Err(CoreError::NotFound { entity: "secret" })
-        }
+        let sid = s.secret.id.clone();
+        let (store, zone, changes) = (&self.store, &zone, &changes);
+        update_atomically(
+            "secret",
+            s,
+            if_match,
+            |s| s.secret.updated_at,
+            |s| {
+                let secret = &mut s.secret;
+                if let Some(n) = &changes.name {
+                    secret.name = n.clone();
+                }
+                if let Some(d) = &changes.description {
+                    secret.description = d.clone();
+                }
+                if let Some(m) = &changes.metadata {
+                    secret.metadata = m.clone();
+                }
+                if let Some(data) = &changes.data {
+                    // A new value is a new version; the old ciphertext is
+                    // replaced and, bound to the old version, could not be
+                    // read as the new.
+                    secret.version += 1;
+                    secret.kind = data.kind();
+                }
+                secret.updated_at = Timestamp::after(secret.updated_at);
+            },
+            // Sealed for the version it becomes, so a lost race re-seals
+            // for the next one.
+            move |mut s, expected| async move {
+                if let Some(data) = &changes.data {
+                    s.sealed_data = self
+                        .seal(zone, &s.secret.id, s.secret.version, data)
+                        .await?;
+                }
+                let ok = store.update_secret(&s, expected).await?;
+                Ok((ok, s))
+            },
+            || store.get_secret(zone, &sid),
+        )
+        .await
+        .map(|s| s.secret)
     }
 
     pub async fn delete(&self, scope: &ZoneScope, id: &str) -> Result<(), CoreError> {

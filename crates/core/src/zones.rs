@@ -1,7 +1,7 @@
 //! Zone management: create, read, list, update, delete.
 
 use crate::auth::Principal;
-use crate::error::CoreError;
+use crate::error::{check_precondition, CoreError, IfMatch, UPDATE_ATTEMPTS};
 use crate::signing::{self, SigningKeys};
 use crate::store::{Constraint, DirectoryStore, NewZoneKeys, ZoneFilter, ZoneStore};
 use crate::vault::Vault;
@@ -184,8 +184,16 @@ impl Zones {
         Ok(self.store.list_zones(&org, filter, page).await?)
     }
 
-    pub async fn update(&self, scope: &ZoneScope, changes: ZoneChanges) -> Result<Zone, CoreError> {
-        let mut zone = scope.zone.clone();
+    /// Applies `changes` atomically: a compare-and-set on `updated_at`,
+    /// re-read and re-applied when another writer got there first, so
+    /// concurrent updates of different fields both hold.
+    pub async fn update(
+        &self,
+        scope: &ZoneScope,
+        changes: ZoneChanges,
+        if_match: IfMatch,
+    ) -> Result<Zone, CoreError> {
+        let zone = scope.zone.clone();
         changes.validate()?;
         if zone.owner_type == keyzone_domain::zone::OwnerType::Platform {
             return Err(CoreError::Forbidden(
@@ -235,23 +243,36 @@ impl Zones {
             }
         }
         errs.into_result()?;
-        let old_key = zone.encryption_key.clone();
-        changes.apply(&mut zone);
-        // A new encryption key re-wraps the zone's data key (not the data).
-        let rewrapped = if zone.encryption_key != old_key {
-            Some(
-                self.vault
-                    .rewrap_for(&zone.id, zone.encryption_key.as_ref())
-                    .await?,
-            )
-        } else {
-            None
-        };
-        if self.store.update_zone(&zone, rewrapped.as_ref()).await? {
-            Ok(zone)
-        } else {
-            Err(CoreError::NotFound { entity: ENTITY })
+        let mut current = zone;
+        for _ in 0..UPDATE_ATTEMPTS {
+            check_precondition(current.updated_at, if_match)?;
+            let expected = current.updated_at;
+            let mut next = current.clone();
+            changes.clone().apply(&mut next);
+            // A new encryption key re-wraps the zone's data key (not the data).
+            let rewrapped = if next.encryption_key != current.encryption_key {
+                Some(
+                    self.vault
+                        .rewrap_for(&next.id, next.encryption_key.as_ref())
+                        .await?,
+                )
+            } else {
+                None
+            };
+            if self
+                .store
+                .update_zone(&next, expected, rewrapped.as_ref())
+                .await?
+            {
+                return Ok(next);
+            }
+            current = self
+                .store
+                .get_zone(&current.organization_id, &current.id)
+                .await?
+                .ok_or(CoreError::NotFound { entity: ENTITY })?;
         }
+        Err(CoreError::Contended)
     }
 
     pub async fn delete(&self, scope: &ZoneScope) -> Result<(), CoreError> {

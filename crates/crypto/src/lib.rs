@@ -8,6 +8,7 @@
 
 pub mod envelope;
 pub mod jwt;
+pub mod password;
 pub mod signing;
 
 pub use envelope::{DataKey, MasterKey, SealedAad};

@@ -177,6 +177,60 @@ pub fn https_url(s: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Schemes a redirect may never use: they run code or reach local content
+/// in the user agent (RFC 9700 §4.1, RFC 8252 §8.x).
+const FORBIDDEN_REDIRECT_SCHEMES: &[&str] = &[
+    "javascript",
+    "data",
+    "file",
+    "vbscript",
+    "blob",
+    "about",
+    "filesystem",
+    "view-source",
+    "ws",
+    "wss",
+    "ftp",
+    "mailto",
+    "tel",
+    "sms",
+];
+
+/// A redirect URI a client may register (RFC 6749 §3.1.2, RFC 8252 §7,
+/// OAuth 2.1 §2.3.1): absolute, no fragment, no userinfo; `https`, `http`
+/// only on a loopback host (any port, RFC 8252 §7.3), or a private-use
+/// scheme of a native app (RFC 8252 §7.1, e.g. `com.example.app:/cb`) —
+/// never a scheme that runs code or reads local content.
+pub fn redirect_uri(s: &str) -> Result<(), String> {
+    absolute_uri(s)?;
+    let u = url::Url::parse(s).expect("checked");
+    if !u.username().is_empty() || u.password().is_some() {
+        return Err("must not contain a user name or password".into());
+    }
+    match u.scheme() {
+        "https" if u.host_str().is_none_or(str::is_empty) => {
+            return Err("must name a host".into());
+        }
+        "https" => {}
+        "http" => {
+            let loopback = match u.host() {
+                Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                None => false,
+            };
+            if !loopback {
+                return Err("http is allowed only on a loopback host (localhost, 127.0.0.1, [::1]); use https".into());
+            }
+        }
+        scheme if FORBIDDEN_REDIRECT_SCHEMES.contains(&scheme) => {
+            return Err(format!("the {scheme}: scheme is not allowed"));
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 fn check_list(
     errs: &mut ValidationErrors,
     field: &str,
@@ -758,5 +812,38 @@ mod tests {
             f.validate().unwrap_err().0[0].field,
             "credential_lifetime_seconds"
         );
+    }
+}
+
+#[cfg(test)]
+mod redirect_uri_tests {
+    use super::redirect_uri;
+
+    #[test]
+    fn rfc_8252_and_oauth_2_1_rules() {
+        for ok in [
+            "https://app.example.com/callback",
+            "http://127.0.0.1:53123/callback",
+            "http://localhost:3000/cb",
+            "http://[::1]:8080/cb",
+            "com.example.app:/oauth2redirect",
+            "cursor://anysphere.cursor-retrieval/oauth/callback",
+        ] {
+            assert!(redirect_uri(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "javascript:alert(1)",
+            "JavaScript:alert(1)",
+            "data:text/html,<script>alert(1)</script>",
+            "file:///etc/passwd",
+            "vbscript:msgbox",
+            "https://app.example.com/cb#frag",
+            "https://user:pw@app.example.com/cb",
+            "http://app.example.com/cb",
+            "http://10.0.0.1/cb",
+            "relative/path",
+        ] {
+            assert!(redirect_uri(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -17,6 +17,13 @@ impl Timestamp {
     pub fn as_micros(self) -> i64 {
         self.0
     }
+    /// Now, but strictly after `prev`: a record's `updated_at` moves
+    /// forward on every write even within one microsecond or across a
+    /// clock step back, so it can serve as the write's compare-and-set
+    /// token and ETag.
+    pub fn after(prev: Timestamp) -> Self {
+        Self::now().max(Self(prev.0 + 1))
+    }
     pub fn from_datetime(dt: OffsetDateTime) -> Self {
         Self((dt.unix_timestamp_nanos() / 1_000) as i64)
     }

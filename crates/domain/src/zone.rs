@@ -221,7 +221,7 @@ impl ZoneChanges {
             self.user_identity_provider_id,
         );
         // Never move backwards, even if the clock does: clients compare these.
-        zone.updated_at = Timestamp::now().max(zone.updated_at);
+        zone.updated_at = Timestamp::after(zone.updated_at);
     }
 }
 

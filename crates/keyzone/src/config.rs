@@ -10,16 +10,20 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 /// Settings as flags or environment variables (clap reads both; a flag wins).
+/// Only the server commands take them; `[env: …]` in the help names the
+/// variable without showing its value.
 #[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Server settings")]
 pub struct SettingsArgs {
     /// Configuration file (default: ./keyzone.toml if it exists).
-    #[arg(long, env = "KEYZONE_CONFIG", global = true)]
+    #[arg(long, env = "KEYZONE_CONFIG", global = true, hide_env_values = true)]
     pub config: Option<PathBuf>,
     /// Address to listen on [default: 127.0.0.1:8080].
-    #[arg(long, env = "KEYZONE_LISTEN", global = true)]
+    #[arg(long, env = "KEYZONE_LISTEN", global = true, hide_env_values = true)]
     pub listen: Option<String>,
-    /// Data directory; holds the SQLite database [default: ./keyzone-data].
-    #[arg(long, env = "KEYZONE_DATA_DIR", global = true)]
+    /// Data directory: holds the SQLite database and, unless the master key
+    /// is set, the master key file master.key [default: ./keyzone-data].
+    #[arg(long, env = "KEYZONE_DATA_DIR", global = true, hide_env_values = true)]
     pub data_dir: Option<PathBuf>,
     /// sqlite://… or postgres://… [default: SQLite inside the data directory].
     #[arg(
@@ -30,14 +34,32 @@ pub struct SettingsArgs {
     )]
     pub database_url: Option<String>,
     /// Externally visible base URL [default: http://<listen>].
-    #[arg(long, env = "KEYZONE_PUBLIC_URL", global = true)]
+    #[arg(
+        long,
+        env = "KEYZONE_PUBLIC_URL",
+        global = true,
+        hide_env_values = true
+    )]
     pub public_url: Option<String>,
     /// When set, zone issuers are https://{zone_id}.{zone_domain} and requests
     /// are routed to zones by Host.
-    #[arg(long, env = "KEYZONE_ZONE_DOMAIN", global = true)]
+    #[arg(
+        long,
+        env = "KEYZONE_ZONE_DOMAIN",
+        global = true,
+        hide_env_values = true
+    )]
     pub zone_domain: Option<String>,
-    /// json or pretty [default: pretty].
-    #[arg(long, env = "KEYZONE_LOG_FORMAT", global = true)]
+    /// Log format: `json` (one JSON object per line, for log collectors) or
+    /// `pretty` (one readable line per event; colour only on a terminal)
+    /// [default: pretty].
+    #[arg(
+        long,
+        env = "KEYZONE_LOG_FORMAT",
+        global = true,
+        hide_env_values = true,
+        value_parser = ["json", "pretty"]
+    )]
     pub log_format: Option<String>,
     /// The first admin API key, used only while the database has none.
     #[arg(
@@ -48,7 +70,12 @@ pub struct SettingsArgs {
     )]
     pub bootstrap_api_key: Option<String>,
     /// Database pool size [default: 16].
-    #[arg(long, env = "KEYZONE_DATABASE_MAX_CONNECTIONS", global = true)]
+    #[arg(
+        long,
+        env = "KEYZONE_DATABASE_MAX_CONNECTIONS",
+        global = true,
+        hide_env_values = true
+    )]
     pub database_max_connections: Option<u32>,
     /// The master key (base64 of 32 bytes) that wraps every zone's data key.
     /// Without it, a key file is used (created on first start).
@@ -60,25 +87,84 @@ pub struct SettingsArgs {
     )]
     pub master_key: Option<String>,
     /// The master key file [default: <data_dir>/master.key].
-    #[arg(long, env = "KEYZONE_MASTER_KEY_FILE", global = true)]
+    #[arg(
+        long,
+        env = "KEYZONE_MASTER_KEY_FILE",
+        global = true,
+        hide_env_values = true
+    )]
     pub master_key_file: Option<PathBuf>,
     /// Endpoint for AWS KMS calls (a VPC endpoint, or a KMS-compatible
     /// server in tests); default: the AWS endpoint of each key's region.
-    #[arg(long, env = "KEYZONE_AWS_KMS_ENDPOINT", global = true)]
+    #[arg(
+        long,
+        env = "KEYZONE_AWS_KMS_ENDPOINT",
+        global = true,
+        hide_env_values = true
+    )]
     pub aws_kms_endpoint: Option<String>,
     /// Rotate each zone's signing key after this many days; 0 turns the
     /// schedule off [default: 90].
-    #[arg(long, env = "KEYZONE_SIGNING_KEY_ROTATION_DAYS", global = true)]
+    #[arg(
+        long,
+        env = "KEYZONE_SIGNING_KEY_ROTATION_DAYS",
+        global = true,
+        hide_env_values = true
+    )]
     pub signing_key_rotation_days: Option<u32>,
     /// How often the key maintenance pass runs, in seconds [default: 3600].
-    #[arg(long, env = "KEYZONE_KEY_MAINTENANCE_INTERVAL_SECS", global = true)]
+    #[arg(
+        long,
+        env = "KEYZONE_KEY_MAINTENANCE_INTERVAL_SECS",
+        global = true,
+        hide_env_values = true
+    )]
     pub key_maintenance_interval_secs: Option<u64>,
     /// Let outbound fetches (JWKS, discovery, client identity documents)
     /// reach loopback and private addresses over plain http. For
     /// development and tests only: it turns the SSRF guard off
     /// [default: false].
-    #[arg(long, env = "KEYZONE_OUTBOUND_ALLOW_PRIVATE", global = true)]
+    #[arg(
+        long,
+        env = "KEYZONE_OUTBOUND_ALLOW_PRIVATE",
+        global = true,
+        hide_env_values = true
+    )]
     pub outbound_allow_private: Option<bool>,
+    /// Seconds a connection may take to send a request's headers, and may
+    /// stay idle between requests, before it is closed [default: 10].
+    #[arg(
+        long,
+        env = "KEYZONE_HTTP_HEADER_TIMEOUT_SECS",
+        global = true,
+        hide_env_values = true
+    )]
+    pub http_header_timeout_secs: Option<u64>,
+    /// Seconds a request may take to send its body [default: 30].
+    #[arg(
+        long,
+        env = "KEYZONE_HTTP_BODY_TIMEOUT_SECS",
+        global = true,
+        hide_env_values = true
+    )]
+    pub http_body_timeout_secs: Option<u64>,
+    /// Connections served at once; more wait to be accepted [default: 1024].
+    #[arg(
+        long,
+        env = "KEYZONE_HTTP_MAX_CONNECTIONS",
+        global = true,
+        hide_env_values = true
+    )]
+    pub http_max_connections: Option<usize>,
+    /// Cap on every access token's lifetime, in seconds, whatever the
+    /// resource says; 0 for none [default: 0].
+    #[arg(
+        long,
+        env = "KEYZONE_ACCESS_TOKEN_MAX_LIFETIME_SECS",
+        global = true,
+        hide_env_values = true
+    )]
+    pub access_token_max_lifetime_secs: Option<u64>,
 }
 
 /// The same settings in `keyzone.toml`. Unknown keys are an error: a typo
@@ -100,6 +186,10 @@ struct FileSettings {
     signing_key_rotation_days: Option<u32>,
     key_maintenance_interval_secs: Option<u64>,
     outbound_allow_private: Option<bool>,
+    http_header_timeout_secs: Option<u64>,
+    http_body_timeout_secs: Option<u64>,
+    http_max_connections: Option<usize>,
+    access_token_max_lifetime_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,6 +257,10 @@ pub struct Config {
     /// Development and tests only: outbound fetches may reach private
     /// addresses and plain http.
     pub outbound_allow_private: bool,
+    /// Connection hygiene: header/idle and body timeouts, connection cap.
+    pub http: keyzone_api::server::ConnectionLimits,
+    /// Cap on access-token lifetimes, seconds.
+    pub access_token_max_lifetime: Option<u64>,
     /// Where file settings came from, if anywhere.
     pub config_file: Option<PathBuf>,
 }
@@ -286,7 +380,33 @@ impl Config {
         if maintenance == 0 {
             bail!("key_maintenance_interval_secs must be at least 1");
         }
+        let header_timeout = args
+            .http_header_timeout_secs
+            .or(file.http_header_timeout_secs)
+            .unwrap_or(10);
+        let body_timeout = args
+            .http_body_timeout_secs
+            .or(file.http_body_timeout_secs)
+            .unwrap_or(30);
+        let max_connections = args
+            .http_max_connections
+            .or(file.http_max_connections)
+            .unwrap_or(1024);
+        if header_timeout == 0 || body_timeout == 0 || max_connections == 0 {
+            bail!(
+                "http_header_timeout_secs, http_body_timeout_secs and http_max_connections must be at least 1"
+            );
+        }
         Ok(Config {
+            access_token_max_lifetime: args
+                .access_token_max_lifetime_secs
+                .or(file.access_token_max_lifetime_secs)
+                .filter(|s| *s > 0),
+            http: keyzone_api::server::ConnectionLimits {
+                header_timeout: std::time::Duration::from_secs(header_timeout),
+                body_timeout: std::time::Duration::from_secs(body_timeout),
+                max_connections,
+            },
             master_key,
             aws_kms_endpoint: args.aws_kms_endpoint.or(file.aws_kms_endpoint),
             signing_key_rotation: (rotation_days > 0)
@@ -393,6 +513,12 @@ impl Config {
         out.push_str(&format!(
             "key_maintenance_interval_secs = {}\n",
             self.key_maintenance_interval.as_secs()
+        ));
+        out.push_str(&format!(
+            "http_header_timeout_secs = {}\nhttp_body_timeout_secs = {}\nhttp_max_connections = {}\n",
+            self.http.header_timeout.as_secs(),
+            self.http.body_timeout.as_secs(),
+            self.http.max_connections
         ));
         out
     }

@@ -27,33 +27,76 @@ use std::sync::Arc;
 #[command(
     name = "keyzone",
     version,
-    about = "A self-hostable Keycard API server"
+    about = "A self-hostable Keycard API server",
+    long_about = "A self-hostable Keycard API server.\n\n\
+        The server commands (serve, migrate, check-config, keys, api-key) read the \
+        server settings: keyzone.toml, KEYZONE_* variables or flags after the command. \
+        The other commands talk HTTP to a running server with an API key; see \
+        docs/cli.md.",
+    after_help = "Exit status: 0 ok, 1 other failure, 2 usage or configuration error, \
+        3 not found, 4 not authenticated or not allowed, 5 validation error or conflict, \
+        6 server unreachable or failing (5xx).",
+    disable_help_subcommand = true
 )]
 struct Cli {
-    #[command(flatten)]
-    settings: SettingsArgs,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    #[command(flatten)]
+    Server(ServerCommand),
+    #[command(flatten)]
+    Client(keyzone_cli::Command),
+}
+
+/// The commands that read the server settings and work on the database or
+/// the server process itself.
+#[derive(Subcommand)]
+enum ServerCommand {
     /// Run the server (applies migrations first).
-    Serve,
+    Serve {
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
     /// Apply database migrations and exit.
-    Migrate,
+    Migrate {
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
     /// Validate the configuration and print it, secrets redacted.
-    CheckConfig,
-    /// Manage admin API keys.
+    CheckConfig {
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
+    /// Manage admin API keys, in the database directly (no running server
+    /// needed).
     ApiKey {
+        #[command(flatten)]
+        settings: SettingsArgs,
         #[command(subcommand)]
         command: ApiKeyCommand,
     },
     /// Manage the master key and zone signing keys.
     Keys {
+        #[command(flatten)]
+        settings: SettingsArgs,
         #[command(subcommand)]
         command: KeysCommand,
     },
+}
+
+impl ServerCommand {
+    fn settings(&self) -> &SettingsArgs {
+        match self {
+            ServerCommand::Serve { settings }
+            | ServerCommand::Migrate { settings }
+            | ServerCommand::CheckConfig { settings }
+            | ServerCommand::ApiKey { settings, .. }
+            | ServerCommand::Keys { settings, .. } => settings,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -67,10 +110,12 @@ enum KeysCommand {
     /// the current key is retired (still published until its tokens
     /// expire), and a new next key is published.
     Rotate {
-        #[arg(long)]
+        /// The id of the zone whose keys rotate.
+        #[arg(long, value_name = "ZONE_ID")]
         zone: String,
-        /// Algorithm of the newly published next key: RS256, ES256 or EdDSA.
-        #[arg(long)]
+        /// Algorithm of the newly published next key [default: that of the
+        /// previous next key].
+        #[arg(long, value_parser = ["RS256", "ES256", "EdDSA"])]
         algorithm: Option<String>,
         /// Rotate even if the next key was published only moments ago
         /// (relying parties may not have fetched it yet).
@@ -81,16 +126,35 @@ enum KeysCommand {
 
 #[derive(Subcommand)]
 enum ApiKeyCommand {
-    /// Mint a new admin API key; it is printed once, only its hash is stored.
+    /// Mint a new admin API key; it is printed once, alone on stdout, and
+    /// only its hash is stored.
     Create {
+        /// A label for the key, shown by `api-key list` (1 to 255
+        /// characters).
         #[arg(long)]
         name: String,
+    },
+    /// List the admin API keys: id, name and creation time (never a key or
+    /// its hash).
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke an admin API key: requests with it get 401 from then on,
+    /// on every running node. The last key cannot be revoked.
+    Revoke {
+        /// The key's id, as `api-key list` shows it.
+        id: String,
     },
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
-    let config = match Config::load(&cli.settings) {
+    let command = match Cli::parse().command {
+        Command::Client(command) => return keyzone_cli::run(command),
+        Command::Server(command) => command,
+    };
+    let config = match Config::load(command.settings()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("keyzone: configuration error: {e:#}");
@@ -102,11 +166,14 @@ fn main() -> std::process::ExitCode {
         .enable_all()
         .build()
         .expect("tokio runtime");
-    match runtime.block_on(run(cli.command, config)) {
+    match runtime.block_on(run(command, config)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("keyzone: {e:#}");
-            std::process::ExitCode::FAILURE
+            match e.downcast_ref::<ExitWith>() {
+                Some(ExitWith(code, _)) => std::process::ExitCode::from(*code),
+                None => std::process::ExitCode::FAILURE,
+            }
         }
     }
 }
@@ -114,14 +181,20 @@ fn main() -> std::process::ExitCode {
 fn init_logging(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, never in a file.
+        .with_ansi(std::io::stderr().is_terminal());
     match format {
+        // One object per line: the event's fields and the current span's
+        // (the request id), without the span list repeating them.
         LogFormat::Json => builder
             .json()
             .flatten_event(true)
             .with_current_span(true)
+            .with_span_list(false)
             .init(),
         LogFormat::Pretty => builder.compact().init(),
     }
@@ -156,35 +229,117 @@ fn restrict_permissions(dir: &std::path::Path) {
     }
 }
 
-async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+async fn run(command: ServerCommand, config: Config) -> anyhow::Result<()> {
     match command {
-        Command::CheckConfig => {
+        ServerCommand::CheckConfig { .. } => {
             print!("{}", config.render_redacted());
             Ok(())
         }
-        Command::Migrate => {
+        ServerCommand::Migrate { .. } => {
             let store = open_store(&config).await?;
             store.close().await;
             eprintln!("keyzone: migrations applied");
             Ok(())
         }
-        Command::ApiKey {
-            command: ApiKeyCommand::Create { name },
-        } => {
-            let store = Arc::new(open_store(&config).await?);
-            let keys = ApiKeys::new(store.clone(), store.clone());
-            let (record, key) = keys.create(&name).await.map_err(anyhow::Error::msg)?;
-            eprintln!(
-                "keyzone: created API key {} ({name}); it is shown once:",
-                record.id
-            );
-            println!("{}", key.expose());
-            store.close().await;
-            Ok(())
-        }
-        Command::Keys { command } => keys_command(command, config).await,
-        Command::Serve => serve(config).await,
+        ServerCommand::ApiKey { command, .. } => api_key_command(command, config).await,
+        ServerCommand::Keys { command, .. } => keys_command(command, config).await,
+        ServerCommand::Serve { .. } => serve(config).await,
     }
+}
+
+/// A failure with its own exit status (the documented ones of docs/cli.md:
+/// 3 not found, 5 conflict).
+#[derive(Debug)]
+struct ExitWith(u8, String);
+
+impl std::fmt::Display for ExitWith {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.1)
+    }
+}
+
+impl std::error::Error for ExitWith {}
+
+async fn api_key_command(command: ApiKeyCommand, config: Config) -> anyhow::Result<()> {
+    use keyzone_core::store::ApiKeyStore;
+    let store = Arc::new(open_store(&config).await?);
+    let result = async {
+        match command {
+            ApiKeyCommand::Create { name } => {
+                let keys = ApiKeys::new(store.clone(), store.clone());
+                let (record, key) = keys.create(&name).await.map_err(anyhow::Error::msg)?;
+                eprintln!(
+                    "keyzone: created API key {} ({name}); it is shown once:",
+                    record.id
+                );
+                println!("{}", key.expose());
+            }
+            ApiKeyCommand::List { json } => {
+                // Never the key or its hash: id, name and creation time only.
+                let keys = store.list_api_keys().await.map_err(anyhow::Error::msg)?;
+                if json {
+                    let items: Vec<serde_json::Value> = keys
+                        .iter()
+                        .map(|k| {
+                            serde_json::json!({
+                                "id": k.id.to_string(),
+                                "name": k.name,
+                                "organization_id": k.organization_id.to_string(),
+                                "created_at": k.created_at.to_rfc3339(),
+                            })
+                        })
+                        .collect();
+                    println!("{}", serde_json::to_string_pretty(&items)?);
+                } else {
+                    let rows: Vec<[String; 3]> = keys
+                        .iter()
+                        .map(|k| [k.id.to_string(), k.name.clone(), k.created_at.to_rfc3339()])
+                        .collect();
+                    let w0 = rows.iter().map(|r| r[0].len()).max().unwrap_or(0).max(2);
+                    let w1 = rows
+                        .iter()
+                        .map(|r| r[1].chars().count())
+                        .max()
+                        .unwrap_or(0)
+                        .max(4);
+                    println!("{:w0$}  {:w1$}  CREATED", "ID", "NAME");
+                    for [id, name, created] in rows {
+                        let pad = w1 - name.chars().count();
+                        println!("{id:w0$}  {name}{:pad$}  {created}", "");
+                    }
+                }
+            }
+            ApiKeyCommand::Revoke { id } => {
+                let keys = store.list_api_keys().await.map_err(anyhow::Error::msg)?;
+                let wanted = keyzone_domain::ApiKeyId::parse(&id).ok();
+                let Some(record) = keys.iter().find(|k| Some(&k.id) == wanted.as_ref()) else {
+                    return Err(ExitWith(3, format!("no API key {id:?}")).into());
+                };
+                if keys.len() == 1 {
+                    return Err(ExitWith(
+                        5,
+                        format!(
+                            "{id} is the only API key; create another first \
+                             (keyzone api-key create --name NAME), then revoke this one"
+                        ),
+                    )
+                    .into());
+                }
+                if !store
+                    .delete_api_key(&record.id)
+                    .await
+                    .map_err(anyhow::Error::msg)?
+                {
+                    return Err(ExitWith(3, format!("no API key {id:?}")).into());
+                }
+                println!("revoked API key {} ({})", record.id, record.name);
+            }
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    store.close().await;
+    result
 }
 
 /// The vault over `store`, with the configured master key, checked against
@@ -345,6 +500,11 @@ async fn rotate_signing_keys(
 async fn serve(config: Config) -> anyhow::Result<()> {
     let store = Arc::new(open_store(&config).await?);
     let vault = open_vault(&config, &store, true).await?;
+    // Listen before minting the bootstrap key: a start that cannot bind
+    // must not consume the only copy of a new secret.
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
     let api_keys = ApiKeys::new(store.clone(), store.clone());
     let chosen = config
         .bootstrap_api_key
@@ -372,12 +532,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         keyzone_outbound::HttpFetcher::new(config.outbound_allow_private)
             .map_err(anyhow::Error::msg)?,
     );
-    let state = Arc::new(AppState::new(store.clone(), vault.clone(), fetcher, layout));
+    let mut state = AppState::new(store.clone(), vault.clone(), fetcher, layout);
+    state
+        .tokens
+        .cap_access_token_lifetime(config.access_token_max_lifetime);
+    let state = Arc::new(state);
     let signing = state.signing.clone();
     let app = keyzone_api::router(state);
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
     let maintenance = tokio::spawn(key_maintenance(
         signing,
         store.clone(),
@@ -391,8 +552,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         database = ?store.backend(),
         "keyzone is ready"
     );
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+    keyzone_api::server::serve(listener, app, config.http, shutdown_signal())
         .await
         .context("server error")?;
     maintenance.abort();
@@ -460,4 +620,68 @@ fn print_banner(key: &PlaintextKey) {
         "\n{line}\n  Keyzone created its first admin API key. It is shown only this once:\n\n    {}\n\n  Use it as: KEYCARD_API_API_KEY=<key>  (Authorization: Bearer <key>)\n  Only a hash is stored. Mint more with: keyzone api-key create --name NAME\n{line}\n",
         key.expose()
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// Every command and argument explains itself, server settings appear
+    /// only on the server commands, and no unset variable shows as
+    /// `[env: X=]`.
+    #[test]
+    fn the_command_line_is_documented() {
+        let mut cli = Cli::command();
+        cli.build();
+        cli.clone().debug_assert();
+        fn walk(cmd: &clap::Command, path: &str, server: bool) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                assert!(arg.get_help().is_some(), "{path} --{id} has no help");
+                if arg.get_env().is_some() {
+                    assert!(
+                        arg.is_hide_env_values_set(),
+                        "{path} --{id} shows its env value"
+                    );
+                }
+            }
+            if path != "keyzone" {
+                let settings = cmd
+                    .get_arguments()
+                    .any(|a| a.get_long() == Some("data-dir"));
+                assert_eq!(
+                    settings, server,
+                    "{path}: server settings where they belong"
+                );
+            }
+            for sub in cmd.get_subcommands() {
+                assert!(
+                    sub.get_about().is_some(),
+                    "{path} {} has no help",
+                    sub.get_name()
+                );
+                let server = server
+                    || matches!(
+                        sub.get_name(),
+                        "serve" | "migrate" | "check-config" | "api-key" | "keys"
+                    );
+                walk(sub, &format!("{path} {}", sub.get_name()), server);
+            }
+        }
+        walk(&cli, "keyzone", false);
+        let rotate = cli
+            .find_subcommand_mut("keys")
+            .and_then(|k| k.find_subcommand_mut("rotate"))
+            .unwrap()
+            .render_help()
+            .to_string();
+        assert!(
+            rotate.contains("[possible values: RS256, ES256, EdDSA]"),
+            "{rotate}"
+        );
+    }
 }

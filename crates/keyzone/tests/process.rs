@@ -1159,3 +1159,163 @@ fn outbound_fetches_refuse_private_addresses_unless_allowed() {
         .log()
         .contains("KEYZONE_OUTBOUND_ALLOW_PRIVATE is on"));
 }
+
+/// Writes from several threads until `kill -9`, then a restart: every
+/// write the server acknowledged (201) is there.
+fn acknowledged_writes_survive_kill_9(data_dir: &Path, envs: &[(&str, &str)], key: &str) {
+    let server = Server::start(data_dir, envs);
+    let (status, zone) = http(
+        server.port,
+        "POST",
+        "/zones",
+        Some(key),
+        Some(&json!({"name": "Durable"})),
+    )
+    .unwrap();
+    assert_eq!(status, 201);
+    let zone = zone["id"].as_str().unwrap().to_owned();
+    let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let port = server.port;
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let (acknowledged, stop, zone, key) = (
+                acknowledged.clone(),
+                stop.clone(),
+                zone.clone(),
+                key.to_owned(),
+            );
+            std::thread::spawn(move || {
+                let mut i = 0;
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) && i < 2_000 {
+                    i += 1;
+                    let body = json!({"identifier": format!("app-{w}-{i}"), "name": "App"});
+                    if let Ok((201, app)) = http(
+                        port,
+                        "POST",
+                        &format!("/zones/{zone}/applications"),
+                        Some(&key),
+                        Some(&body),
+                    ) {
+                        acknowledged
+                            .lock()
+                            .unwrap()
+                            .push(app["id"].as_str().unwrap().to_owned());
+                    }
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    // kill -9: no shutdown, no flush.
+    Command::new("kill")
+        .args(["-KILL", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    for w in writers {
+        w.join().unwrap();
+    }
+    drop(server);
+    let ids = acknowledged.lock().unwrap().clone();
+    assert!(ids.len() > 10, "only {} writes before the kill", ids.len());
+    let server = Server::start(data_dir, envs);
+    for id in &ids {
+        let (status, _) = http(
+            server.port,
+            "GET",
+            &format!("/zones/{zone}/applications/{id}"),
+            Some(key),
+            None,
+        )
+        .unwrap();
+        assert_eq!(status, 200, "acknowledged application {id} lost");
+    }
+}
+
+#[test]
+fn acknowledged_writes_survive_kill_9_on_sqlite() {
+    let dir = temp_dir("kill9");
+    let key = "kz_kill9_sqlite_key_0123456789";
+    acknowledged_writes_survive_kill_9(
+        &dir.join("data"),
+        &[("KEYZONE_BOOTSTRAP_API_KEY", key)],
+        key,
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn acknowledged_writes_survive_kill_9_on_postgres() {
+    let Ok(url) = std::env::var("KEYZONE_TEST_POSTGRES_URL") else {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("KEYZONE_TEST_POSTGRES_URL must be set in CI");
+        }
+        eprintln!(
+            "\n*** SKIPPING kill -9 on PostgreSQL: KEYZONE_TEST_POSTGRES_URL is not set ***\n"
+        );
+        return;
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = format!("kz_kill_{}", rand_suffix());
+    let admin = rt.block_on(sqlx::PgPool::connect(&url)).unwrap();
+    rt.block_on(sqlx::query(&format!("CREATE DATABASE {db}")).execute(&admin))
+        .unwrap();
+    let (base, _) = url.rsplit_once('/').unwrap();
+    let db_url = format!("{base}/{db}");
+    let dir = temp_dir("kill9pg");
+    let key = "kz_kill9_postgres_key_0123456789";
+    let master = master_b64();
+    let envs = [
+        ("KEYZONE_DATABASE_URL", db_url.as_str()),
+        ("KEYZONE_BOOTSTRAP_API_KEY", key),
+        ("KEYZONE_MASTER_KEY", master.as_str()),
+    ];
+    acknowledged_writes_survive_kill_9(&dir.join("data"), &envs, key);
+    rt.block_on(sqlx::query(&format!("DROP DATABASE {db} WITH (FORCE)")).execute(&admin))
+        .unwrap();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A request whose body stalls is answered 408 within the body timeout;
+/// a port that cannot be bound consumes no bootstrap key.
+#[test]
+fn a_stalled_body_times_out_and_a_busy_port_mints_no_key() {
+    let dir = temp_dir("hygiene");
+    let server = Server::start(
+        &dir.join("data"),
+        &[
+            ("KEYZONE_HTTP_BODY_TIMEOUT_SECS", "1"),
+            ("KEYZONE_BOOTSTRAP_API_KEY", "kz_hygiene_key_0123456789abcd"),
+        ],
+    );
+    let mut s = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "POST /zones HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer kz_hygiene_key_0123456789abcd\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"name\":"
+    )
+    .unwrap();
+    let started = Instant::now();
+    let mut raw = String::new();
+    let _ = s.read_to_string(&mut raw);
+    assert!(started.elapsed() < Duration::from_secs(8), "{raw}");
+    assert!(raw.starts_with("HTTP/1.1 408") || raw.is_empty(), "{raw}");
+
+    // Another server on the same port fails to start, and mints nothing.
+    let other = dir.join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    let out = Command::new(BIN)
+        .arg("serve")
+        .env_clear()
+        .env("KEYZONE_LISTEN", format!("127.0.0.1:{}", server.port))
+        .env("KEYZONE_DATA_DIR", &other)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot listen"), "{err}");
+    assert!(banner_key(&err).is_none(), "a key was minted: {err}");
+    drop(server);
+    let _ = std::fs::remove_dir_all(dir);
+}

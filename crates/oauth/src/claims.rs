@@ -49,6 +49,37 @@ pub struct TokenResponse {
     /// RFC 8693 §2.2.1, on token exchange.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub issued_token_type: Option<&'static str>,
+    /// RFC 6749 §6: for clients registered with the `refresh_token` grant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    /// OpenID Connect Core §3.1.3.3, when `openid` was granted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+}
+
+/// OpenID Connect Core §2 ID token claims.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct IdTokenClaims {
+    pub iss: String,
+    pub sub: String,
+    /// The client the token is for.
+    pub aud: String,
+    pub exp: u64,
+    pub iat: u64,
+    pub auth_time: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+    /// The browser session (OIDC Front-/Back-Channel Logout `sid`).
+    pub sid: String,
+    /// OIDC Core §3.1.3.6: the access token's left-most half hash.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at_hash: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email_verified: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 #[cfg(test)]

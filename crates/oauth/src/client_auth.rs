@@ -29,6 +29,18 @@ pub enum ClientAuth {
     None { client_id: Option<String> },
 }
 
+impl ClientAuth {
+    /// The client the request names, however it authenticates.
+    pub fn client_id(&self) -> Option<&str> {
+        match self {
+            ClientAuth::Secret { client_id, .. } => Some(client_id),
+            ClientAuth::Assertion { client_id, .. } | ClientAuth::None { client_id } => {
+                client_id.as_deref()
+            }
+        }
+    }
+}
+
 impl fmt::Debug for ClientAuth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -56,7 +68,9 @@ fn parse_basic(header: &str) -> Result<(String, String), OAuthError> {
     let raw = STANDARD.decode(rest.trim()).map_err(|_| bad())?;
     let raw = String::from_utf8(raw).map_err(|_| bad())?;
     let (id, secret) = raw.split_once(':').ok_or_else(bad)?;
-    if id.is_empty() {
+    // Control characters (NUL included) are never part of a client id or
+    // secret; refusing them here keeps them out of every look-up.
+    if id.is_empty() || raw.chars().any(char::is_control) {
         return Err(bad());
     }
     Ok((id.to_owned(), secret.to_owned()))
@@ -91,6 +105,11 @@ pub fn parse(authorization: Option<&str>, form: &Form) -> Result<ClientAuth, OAu
                 .unwrap_or_default()
         };
         let (did, dsecret) = (decode(&id), decode(&secret));
+        if did.chars().chain(dsecret.chars()).any(char::is_control) {
+            return Err(OAuthError::invalid_client(
+                "malformed Basic authorization header",
+            ));
+        }
         // A body client_id must agree with the Basic one (the confidential
         // PKCE client sends both), in either reading.
         if form_id.is_some_and(|f| f != id && f != did) {

@@ -19,6 +19,13 @@ pub enum ErrorCode {
     /// RFC 7591 §3.2.2.
     InvalidRedirectUri,
     InvalidClientMetadata,
+    /// RFC 6749 §4.1.2.1.
+    UnsupportedResponseType,
+    /// OpenID Connect Core §3.1.2.6 (`prompt=none`).
+    LoginRequired,
+    ConsentRequired,
+    /// RFC 6750 §3.1 (a protected resource's answer, with 401).
+    InvalidToken,
 }
 
 impl ErrorCode {
@@ -36,6 +43,10 @@ impl ErrorCode {
             ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
             ErrorCode::InvalidRedirectUri => "invalid_redirect_uri",
             ErrorCode::InvalidClientMetadata => "invalid_client_metadata",
+            ErrorCode::UnsupportedResponseType => "unsupported_response_type",
+            ErrorCode::LoginRequired => "login_required",
+            ErrorCode::ConsentRequired => "consent_required",
+            ErrorCode::InvalidToken => "invalid_token",
         }
     }
 
@@ -43,7 +54,7 @@ impl ErrorCode {
     /// tried to authenticate) and server-side failures.
     pub fn status(self) -> u16 {
         match self {
-            ErrorCode::InvalidClient => 401,
+            ErrorCode::InvalidClient | ErrorCode::InvalidToken => 401,
             ErrorCode::ServerError => 500,
             ErrorCode::TemporarilyUnavailable => 503,
             _ => 400,
@@ -59,11 +70,40 @@ pub struct OAuthError {
     pub description: String,
 }
 
+/// Longest `error_description` sent; longer ones are cut (a backstop: the
+/// values a description quotes are already cut by [`echo`]).
+pub const MAX_DESCRIPTION: usize = 1024;
+/// Longest piece of a request quoted back in a description.
+pub const MAX_ECHO: usize = 100;
+
+/// A request value quoted in an error description, Debug-quoted (so
+/// control characters are escaped) and cut to [`MAX_ECHO`] characters: an
+/// error never echoes a large or hostile input back whole.
+pub fn echo(value: &str) -> String {
+    if value.chars().count() <= MAX_ECHO {
+        return format!("{value:?}");
+    }
+    let head: String = value.chars().take(MAX_ECHO).collect();
+    format!("{head:?}… ({} bytes)", value.len())
+}
+
+fn cut(mut s: String) -> String {
+    if s.len() > MAX_DESCRIPTION {
+        let mut end = MAX_DESCRIPTION;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+        s.push('…');
+    }
+    s
+}
+
 impl OAuthError {
     pub fn new(code: ErrorCode, description: impl Into<String>) -> Self {
         Self {
             code,
-            description: description.into(),
+            description: cut(description.into()),
         }
     }
     pub fn invalid_request(d: impl Into<String>) -> Self {
@@ -87,3 +127,20 @@ impl fmt::Display for OAuthError {
 }
 
 impl std::error::Error for OAuthError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn echoed_values_and_descriptions_are_bounded() {
+        assert_eq!(echo("read"), "\"read\"");
+        let long = "é".repeat(70_000);
+        let e = echo(&long);
+        assert!(e.chars().count() < MAX_ECHO + 40, "{e}");
+        assert!(e.ends_with("(140000 bytes)"));
+        assert_eq!(echo("a\u{0}b"), "\"a\\0b\"");
+        let d = OAuthError::invalid_request(long).description;
+        assert!(d.len() <= MAX_DESCRIPTION + '…'.len_utf8());
+    }
+}

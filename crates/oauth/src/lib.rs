@@ -10,4 +10,4 @@ pub mod registration;
 pub mod request;
 pub mod upstream;
 
-pub use error::{ErrorCode, OAuthError};
+pub use error::{echo, ErrorCode, OAuthError};

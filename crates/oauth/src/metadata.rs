@@ -24,11 +24,13 @@ pub fn authorization_server(urls: &ZoneUrls, caps: &Capabilities) -> Value {
         "userinfo_endpoint": urls.userinfo_endpoint,
         "introspection_endpoint": urls.introspection_endpoint,
         "revocation_endpoint": urls.revocation_endpoint,
+        // OpenID Connect RP-Initiated Logout 1.0 §2.1.
+        "end_session_endpoint": format!("{}/oauth/logout", urls.issuer),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        // Only what the token endpoint serves today; the authorization code
-        // and refresh grants join these when built.
         "grant_types_supported": [
+            "authorization_code",
+            "refresh_token",
             "client_credentials",
             "urn:ietf:params:oauth:grant-type:token-exchange"
         ],
@@ -53,9 +55,8 @@ pub fn authorization_server(urls: &ZoneUrls, caps: &Capabilities) -> Value {
         "resource_indicators_supported": true,
     });
     // The keycardai-mcp client rejects metadata without the authorization,
-    // registration and userinfo endpoints, so they are always listed (the
-    // authorization and userinfo endpoints are not served yet; with DCR off
-    // registration answers 403).
+    // registration and userinfo endpoints, so they are always listed (with
+    // DCR off registration answers 403).
     m["registration_endpoint"] = json!(urls.registration_endpoint);
     if !caps.dcr_enabled {
         m["registration_endpoint_disabled"] = json!(true);

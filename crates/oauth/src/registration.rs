@@ -25,9 +25,38 @@ pub fn normalize(metadata: &Value) -> Result<Map<String, Value>, OAuthError> {
     Ok(out)
 }
 
-/// Checks what the zone must rely on: redirect URIs are absolute and carry
-/// no fragment (RFC 6749 §3.1.2); only public clients register themselves.
+/// Checks what the zone must rely on: redirect URIs follow RFC 8252 and
+/// OAuth 2.1 (`keyzone_domain::directory::redirect_uri`); names follow the
+/// management API's name rules (no control characters, no HTML); only
+/// public clients register themselves.
 pub fn validate(m: &Map<String, Value>) -> Result<(), OAuthError> {
+    if Value::Object(m.clone()).to_string().len() > 16 * 1024 {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidClientMetadata,
+            "the metadata is too large",
+        ));
+    }
+    if has_control_character(&Value::Object(m.clone())) {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidClientMetadata,
+            "client metadata must not contain control characters",
+        ));
+    }
+    for field in ["client_name", "software_id", "software_version"] {
+        if let Some(v) = m.get(field) {
+            let ok = v
+                .as_str()
+                .is_some_and(|s| keyzone_domain::validation::name(s).is_ok());
+            if !ok {
+                return Err(OAuthError::new(
+                    ErrorCode::InvalidClientMetadata,
+                    format!(
+                        "{field} must be 1 to 255 characters of text without control characters or HTML"
+                    ),
+                ));
+            }
+        }
+    }
     if let Some(uris) = m.get("redirect_uris") {
         let Some(list) = uris.as_array() else {
             return Err(OAuthError::new(
@@ -35,15 +64,23 @@ pub fn validate(m: &Map<String, Value>) -> Result<(), OAuthError> {
                 "redirect_uris must be an array",
             ));
         };
+        if list.len() > 20 {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidRedirectUri,
+                "at most 20 redirect_uris may be registered",
+            ));
+        }
         for u in list {
-            let ok = u
-                .as_str()
-                .and_then(|s| keyzone_domain::directory::absolute_uri(s).ok())
-                .is_some();
-            if !ok {
+            let Some(s) = u.as_str() else {
                 return Err(OAuthError::new(
                     ErrorCode::InvalidRedirectUri,
-                    format!("{u} is not an absolute URI without a fragment"),
+                    "redirect_uris must be strings",
+                ));
+            };
+            if let Err(why) = keyzone_domain::directory::redirect_uri(s) {
+                return Err(OAuthError::new(
+                    ErrorCode::InvalidRedirectUri,
+                    format!("redirect URI {}: {why}", crate::error::echo(s)),
                 ));
             }
         }
@@ -54,7 +91,8 @@ pub fn validate(m: &Map<String, Value>) -> Result<(), OAuthError> {
             return Err(OAuthError::new(
                 ErrorCode::InvalidClientMetadata,
                 format!(
-                    "token_endpoint_auth_method {other:?} is not offered to self-registered clients; use \"none\""
+                    "token_endpoint_auth_method {} is not offered to self-registered clients; use \"none\"",
+                    crate::error::echo(other)
                 ),
             ))
         }
@@ -76,13 +114,18 @@ pub fn validate(m: &Map<String, Value>) -> Result<(), OAuthError> {
             ));
         }
     }
-    if Value::Object(m.clone()).to_string().len() > 16 * 1024 {
-        return Err(OAuthError::new(
-            ErrorCode::InvalidClientMetadata,
-            "the metadata is too large",
-        ));
-    }
     Ok(())
+}
+
+fn has_control_character(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.chars().any(char::is_control),
+        Value::Array(items) => items.iter().any(has_control_character),
+        Value::Object(m) => m
+            .iter()
+            .any(|(k, v)| k.chars().any(char::is_control) || has_control_character(v)),
+        _ => false,
+    }
 }
 
 /// `ua:{sha256}` of the normalized metadata: the same software registering
@@ -126,6 +169,15 @@ mod tests {
             json!({"redirect_uris": "https://a.test/cb"}),
             json!({"token_endpoint_auth_method": "client_secret_basic"}),
             json!({"grant_types": ["password"]}),
+            json!({"redirect_uris": ["javascript:alert(1)"]}),
+            json!({"redirect_uris": ["data:text/html,x"]}),
+            json!({"redirect_uris": ["http://evil.example/cb"]}),
+            json!({"redirect_uris": ["https://u:p@a.test/cb"]}),
+            json!({"client_name": "<script>alert(1)</script>"}),
+            json!({"client_name": "a\u{0}b"}),
+            json!({"client_name": "bell\u{7}"}),
+            json!({"client_name": 5}),
+            json!({"logo_uri": "https://a.test/\u{0}"}),
         ] {
             assert!(validate(&normalize(&bad).unwrap()).is_err(), "{bad}");
         }

@@ -1,6 +1,7 @@
 //! Providers, applications, resources, dependencies and credentials.
 
 use crate::sql::{bind_args, push_any_like, push_in, Arg, Listing, Sql};
+use crate::BeginWrite;
 use crate::{errors::map_sqlx_error, get_in_zone, on_pool, Store};
 use async_trait::async_trait;
 use keyzone_core::store::{
@@ -420,13 +421,15 @@ impl ProviderStore for Store {
         &self,
         p: &Provider,
         secret: &SealedChange,
+        expected: Timestamp,
     ) -> Result<bool, StoreError> {
-        let protocols = protocols_json(p);
-        let n = on_pool!(self, |pool| async {
-            let mut tx = pool.begin().await?;
+        let protocols = &protocols_json(p);
+        let n = on_pool!(self, |pool| crate::retry_transient(|| async move {
+            let mut tx = pool.begin_write().await?;
             let n = sqlx::query(
                 "UPDATE providers SET identifier = $3, name = $4, description = $5, client_id = $6, \
-                 icon_url = $7, protocols = $8, updated_at = $9 WHERE zone_id = $1 AND id = $2",
+                 icon_url = $7, protocols = $8, updated_at = $9 \
+                 WHERE zone_id = $1 AND id = $2 AND updated_at = $10",
             )
             .bind(p.zone_id.as_str())
             .bind(p.id.as_str())
@@ -437,6 +440,7 @@ impl ProviderStore for Store {
             .bind(p.icon_url.as_deref())
             .bind(protocols.as_deref())
             .bind(p.updated_at.as_micros())
+            .bind(expected.as_micros())
             .execute(&mut *tx)
             .await?
             .rows_affected();
@@ -445,7 +449,7 @@ impl ProviderStore for Store {
                 SealedChange::Clear => Some(None),
                 SealedChange::Set(v) => Some(Some(v.as_slice())),
             };
-            if let Some(v) = value {
+            if let (Some(v), true) = (value, n > 0) {
                 sqlx::query("UPDATE providers SET client_secret = $3 WHERE zone_id = $1 AND id = $2")
                     .bind(p.zone_id.as_str())
                     .bind(p.id.as_str())
@@ -455,15 +459,15 @@ impl ProviderStore for Store {
             }
             tx.commit().await?;
             Ok::<_, sqlx::Error>(n)
-        }
+        })
         .await)
         .map_err(map_sqlx_error)?;
         Ok(n > 0)
     }
 
     async fn delete_provider(&self, zone: &ZoneId, id: &ProviderId) -> Result<bool, StoreError> {
-        let n = on_pool!(self, |p| async {
-            let mut tx = p.begin().await?;
+        let n = on_pool!(self, |p| crate::retry_transient(|| async move {
+            let mut tx = p.begin_write().await?;
             sqlx::query(
                 "UPDATE zones SET user_identity_provider_id = NULL \
                  WHERE id = $1 AND user_identity_provider_id = $2",
@@ -480,7 +484,7 @@ impl ProviderStore for Store {
                 .rows_affected();
             tx.commit().await?;
             Ok::<_, sqlx::Error>(n)
-        }
+        })
         .await)
         .map_err(|e| match map_sqlx_error(e) {
             // A reference that appeared after the caller's check.
@@ -532,8 +536,8 @@ impl ApplicationStore for Store {
         dependencies: &[ResourceId],
     ) -> Result<(), StoreError> {
         let now = Timestamp::now().as_micros();
-        on_pool!(self, |p| async {
-            let mut tx = p.begin().await?;
+        on_pool!(self, |p| crate::retry_transient(|| async move {
+            let mut tx = p.begin_write().await?;
             insert_application!(&mut *tx, a);
             for r in dependencies {
                 sqlx::query(
@@ -548,7 +552,7 @@ impl ApplicationStore for Store {
                 .await?;
             }
             tx.commit().await
-        }
+        })
         .await)
         .map_err(map_sqlx_error)
     }
@@ -588,12 +592,16 @@ impl ApplicationStore for Store {
         rows_to(rows).await
     }
 
-    async fn update_application(&self, a: &Application) -> Result<bool, StoreError> {
+    async fn update_application(
+        &self,
+        a: &Application,
+        expected: Timestamp,
+    ) -> Result<bool, StoreError> {
         let n = on_pool!(self, |p| {
             sqlx::query(
                 "UPDATE applications SET identifier = $3, name = $4, description = $5, consent = $6, \
                  metadata = $7, redirect_uris = $8, post_logout_redirect_uris = $9, updated_at = $10 \
-                 WHERE zone_id = $1 AND id = $2",
+                 WHERE zone_id = $1 AND id = $2 AND updated_at = $11",
             )
             .bind(a.zone_id.as_str())
             .bind(a.id.as_str())
@@ -605,6 +613,7 @@ impl ApplicationStore for Store {
             .bind(json(&a.redirect_uris))
             .bind(json(&a.post_logout_redirect_uris))
             .bind(a.updated_at.as_micros())
+            .bind(expected.as_micros())
             .execute(p)
             .await
             .map(|r| r.rows_affected())
@@ -618,8 +627,8 @@ impl ApplicationStore for Store {
         zone: &ZoneId,
         id: &ApplicationId,
     ) -> Result<bool, StoreError> {
-        let n = on_pool!(self, |p| async {
-            let mut tx = p.begin().await?;
+        let n = on_pool!(self, |p| crate::retry_transient(|| async move {
+            let mut tx = p.begin_write().await?;
             sqlx::query(
                 "UPDATE zones SET default_mcp_gateway_application_id = NULL \
                  WHERE id = $1 AND default_mcp_gateway_application_id = $2",
@@ -636,7 +645,7 @@ impl ApplicationStore for Store {
                 .rows_affected();
             tx.commit().await?;
             Ok::<_, sqlx::Error>(n)
-        }
+        })
         .await)
         .map_err(map_sqlx_error)?;
         Ok(n > 0)
@@ -747,13 +756,13 @@ impl ResourceStore for Store {
         rows.into_iter().map(Resource::try_from).collect()
     }
 
-    async fn update_resource(&self, r: &Resource) -> Result<bool, StoreError> {
+    async fn update_resource(&self, r: &Resource, expected: Timestamp) -> Result<bool, StoreError> {
         let n = on_pool!(self, |p| {
             sqlx::query(
                 "UPDATE resources SET identifier = $3, name = $4, description = $5, application_id = $6, \
                  application_type = $7, credential_provider_id = $8, credential_lifetime_seconds = $9, \
                  prefix = $10, scopes = $11, metadata = $12, updated_at = $13 \
-                 WHERE zone_id = $1 AND id = $2",
+                 WHERE zone_id = $1 AND id = $2 AND updated_at = $14",
             )
             .bind(r.zone_id.as_str())
             .bind(r.id.as_str())
@@ -768,6 +777,7 @@ impl ResourceStore for Store {
             .bind(json(&r.scopes))
             .bind(json(&r.metadata))
             .bind(r.updated_at.as_micros())
+            .bind(expected.as_micros())
             .execute(p)
             .await
             .map(|r| r.rows_affected())
@@ -777,8 +787,8 @@ impl ResourceStore for Store {
     }
 
     async fn delete_resource(&self, zone: &ZoneId, id: &ResourceId) -> Result<bool, StoreError> {
-        let n = on_pool!(self, |p| async {
-            let mut tx = p.begin().await?;
+        let n = on_pool!(self, |p| crate::retry_transient(|| async move {
+            let mut tx = p.begin_write().await?;
             // Grants for the resource are revoked, not deleted: users and
             // auditors still see them.
             sqlx::query(
@@ -823,7 +833,7 @@ impl ResourceStore for Store {
                 .rows_affected();
             tx.commit().await?;
             Ok::<_, sqlx::Error>(n)
-        }
+        })
         .await)
         .map_err(map_sqlx_error)?;
         Ok(n > 0)
@@ -840,8 +850,8 @@ impl DependencyStore for Store {
         when_accessing: &[ResourceId],
     ) -> Result<(), StoreError> {
         let now = Timestamp::now().as_micros();
-        on_pool!(self, |p| async {
-            let mut tx = p.begin().await?;
+        on_pool!(self, |p| crate::retry_transient(|| async move {
+            let mut tx = p.begin_write().await?;
             sqlx::query(
                 "INSERT INTO application_dependencies (zone_id, application_id, resource_id, created_at) \
                  VALUES ($1, $2, $3, $4) ON CONFLICT (application_id, resource_id) DO NOTHING",
@@ -870,7 +880,7 @@ impl DependencyStore for Store {
                 .await?;
             }
             tx.commit().await
-        }
+        })
         .await)
         .map_err(map_sqlx_error)
     }
@@ -1084,12 +1094,16 @@ impl CredentialStore for Store {
         rows_to(rows).await
     }
 
-    async fn update_credential(&self, c: &Credential) -> Result<bool, StoreError> {
+    async fn update_credential(
+        &self,
+        c: &Credential,
+        expected: Timestamp,
+    ) -> Result<bool, StoreError> {
         let (_, subject, _) = credential_columns(c);
         let n = on_pool!(self, |p| {
             sqlx::query(
                 "UPDATE application_credentials SET identifier = $3, slug = $4, subject = $5, \
-                 updated_at = $6 WHERE zone_id = $1 AND id = $2",
+                 updated_at = $6 WHERE zone_id = $1 AND id = $2 AND updated_at = $7",
             )
             .bind(c.zone_id.as_str())
             .bind(c.id.as_str())
@@ -1097,6 +1111,7 @@ impl CredentialStore for Store {
             .bind(&c.slug)
             .bind(subject)
             .bind(c.updated_at.as_micros())
+            .bind(expected.as_micros())
             .execute(p)
             .await
             .map(|r| r.rows_affected())

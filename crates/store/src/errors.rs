@@ -67,6 +67,11 @@ const CONSTRAINTS: &[(&str, &str, Constraint)] = &[
         "application_credentials.zone_id, application_credentials.provider_id, application_credentials.identifier",
         Constraint::CredentialIdentifierUnique,
     ),
+    (
+        "users_zone_local_email_key",
+        "users.zone_id, users.email",
+        Constraint::UserEmailUnique,
+    ),
 ];
 
 fn constraint_of(db: &dyn DatabaseError) -> Constraint {
@@ -84,7 +89,24 @@ fn constraint_of(db: &dyn DatabaseError) -> Constraint {
     Constraint::Other
 }
 
+/// Contention the database resolved by aborting this transaction: a
+/// PostgreSQL deadlock (40P01) or serialization failure (40001), or SQLite
+/// still busy or locked after its busy timeout. Nothing was written; the
+/// same transaction may be tried again.
+pub fn is_transient(e: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(db) = e else {
+        return false;
+    };
+    matches!(
+        db.code().as_deref(),
+        Some("40P01" | "40001" | "5" | "6" | "517" | "261" | "262")
+    )
+}
+
 pub fn map_sqlx_error(e: sqlx::Error) -> StoreError {
+    if is_transient(&e) {
+        return StoreError::Unavailable(Box::new(e));
+    }
     match e {
         sqlx::Error::Database(db) => match db.kind() {
             ErrorKind::UniqueViolation => StoreError::Conflict(constraint_of(db.as_ref())),

@@ -1,7 +1,7 @@
 //! Users, user agents, sessions and delegated grants.
 
 use crate::sql::{push_any_like, push_in, Arg, Listing, Sql};
-use crate::{errors::map_sqlx_error, get_in_zone, on_pool, Store};
+use crate::{errors::map_sqlx_error, exec, get_in_zone, on_pool, Store};
 use async_trait::async_trait;
 use keyzone_core::store::{
     GrantFilter, GrantStore, SessionFilter, SessionStore, StoreError, UserAgentStore, UserFilter,
@@ -250,19 +250,6 @@ impl TryFrom<GrantRow> for Grant {
             updated_at: Timestamp::from_micros(r.updated_at),
         })
     }
-}
-
-macro_rules! exec {
-    ($self:expr, $sql:expr, $($arg:expr),*) => {{
-        on_pool!($self, |p| {
-            sqlx::query($sql)
-                $(.bind($arg))*
-                .execute(p)
-                .await
-                .map(|r| r.rows_affected())
-        })
-        .map_err(map_sqlx_error)
-    }};
 }
 
 #[async_trait]

@@ -13,6 +13,7 @@ mod errors;
 mod identity;
 mod organizations;
 mod secrets;
+mod signin;
 mod sql;
 pub mod testing;
 mod vault;
@@ -67,6 +68,72 @@ macro_rules! get_in_zone {
     }};
 }
 pub(crate) use get_in_zone;
+
+/// One statement with its arguments, on either pool: the rows it touched.
+macro_rules! exec {
+    ($self:expr, $sql:expr, $($arg:expr),*) => {{
+        $crate::on_pool!($self, |p| {
+            sqlx::query($sql)
+                $(.bind($arg))*
+                .execute(p)
+                .await
+                .map(|r| r.rows_affected())
+        })
+        .map_err($crate::errors::map_sqlx_error)
+    }};
+}
+pub(crate) use exec;
+
+/// Opens a write transaction. SQLite's is `BEGIN IMMEDIATE`: it takes the
+/// write lock at the start, so concurrent writers queue on the busy timeout
+/// instead of failing with "database is locked" when a deferred
+/// transaction tries to upgrade its read lock.
+pub(crate) trait BeginWrite {
+    type Db: sqlx::Database;
+    fn begin_write(
+        &self,
+    ) -> impl std::future::Future<Output = Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>>
+           + Send;
+}
+
+impl BeginWrite for SqlitePool {
+    type Db = sqlx::Sqlite;
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        self.begin_with("BEGIN IMMEDIATE").await
+    }
+}
+
+impl BeginWrite for PgPool {
+    type Db = sqlx::Postgres;
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        self.begin().await
+    }
+}
+
+/// How often a transaction that the database aborted for contention
+/// ([`errors::is_transient`]: a deadlock, a serialization failure, SQLite
+/// busy) is run again before the caller gets a retryable 503.
+const TRANSIENT_ATTEMPTS: u32 = 5;
+
+/// Runs `tx` (a whole transaction) again when the database aborted it for
+/// contention, with a short growing pause.
+pub(crate) async fn retry_transient<T, F, Fut>(mut tx: F) -> Result<T, sqlx::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, sqlx::Error>>,
+{
+    let mut attempt = 0;
+    loop {
+        match tx().await {
+            Err(e) if errors::is_transient(&e) && attempt + 1 < TRANSIENT_ATTEMPTS => {
+                attempt += 1;
+                let jitter = u64::from(rand::random::<u8>() % 20);
+                tokio::time::sleep(Duration::from_millis(10 * u64::from(attempt) + jitter)).await;
+            }
+            r => return r,
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

@@ -112,18 +112,32 @@ impl ApiKeyStore for Store {
             .await
         })
         .map_err(map_sqlx_error)?;
-        row.map(|r| {
-            let corrupt = || StoreError::Corrupt("api key row".into());
-            Ok(ApiKeyRecord {
-                id: ApiKeyId::parse(&r.id).map_err(|_| corrupt())?,
-                organization_id: OrganizationId::parse(&r.organization_id)
-                    .map_err(|_| corrupt())?,
-                name: r.name,
-                key_hash: r.key_hash.try_into().map_err(|_| corrupt())?,
-                created_at: Timestamp::from_micros(r.created_at),
-            })
+        row.map(api_key_record).transpose()
+    }
+
+    async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        let rows: Vec<ApiKeyRow> = on_pool!(self, |p| {
+            sqlx::query_as(
+                "SELECT id, organization_id, name, key_hash, created_at FROM api_keys \
+                 ORDER BY created_at, id",
+            )
+            .fetch_all(p)
+            .await
         })
-        .transpose()
+        .map_err(map_sqlx_error)?;
+        rows.into_iter().map(api_key_record).collect()
+    }
+
+    async fn delete_api_key(&self, id: &ApiKeyId) -> Result<bool, StoreError> {
+        let done = on_pool!(self, |p| {
+            sqlx::query("DELETE FROM api_keys WHERE id = $1")
+                .bind(id.as_str())
+                .execute(p)
+                .await
+                .map(|r| r.rows_affected() > 0)
+        })
+        .map_err(map_sqlx_error)?;
+        Ok(done)
     }
 
     async fn count_api_keys(&self) -> Result<u64, StoreError> {
@@ -135,4 +149,15 @@ impl ApiKeyStore for Store {
         .map_err(map_sqlx_error)?;
         Ok(n as u64)
     }
+}
+
+fn api_key_record(r: ApiKeyRow) -> Result<ApiKeyRecord, StoreError> {
+    let corrupt = || StoreError::Corrupt("api key row".into());
+    Ok(ApiKeyRecord {
+        id: ApiKeyId::parse(&r.id).map_err(|_| corrupt())?,
+        organization_id: OrganizationId::parse(&r.organization_id).map_err(|_| corrupt())?,
+        name: r.name,
+        key_hash: r.key_hash.try_into().map_err(|_| corrupt())?,
+        created_at: Timestamp::from_micros(r.created_at),
+    })
 }

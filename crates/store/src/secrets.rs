@@ -131,13 +131,18 @@ impl SecretStore for Store {
         rows.into_iter().map(Secret::try_from).collect()
     }
 
-    async fn update_secret(&self, s: &StoredSecret) -> Result<bool, StoreError> {
+    async fn update_secret(
+        &self,
+        s: &StoredSecret,
+        expected: Timestamp,
+    ) -> Result<bool, StoreError> {
         let r = &s.secret;
         let metadata = r.metadata.as_ref().map(|m| m.to_string());
         let n = on_pool!(self, |p| {
             sqlx::query(
                 "UPDATE secrets SET name = $3, description = $4, metadata = $5, kind = $6, \
-                 version = $7, data = $8, updated_at = $9 WHERE zone_id = $1 AND id = $2",
+                 version = $7, data = $8, updated_at = $9 \
+                 WHERE zone_id = $1 AND id = $2 AND updated_at = $10 AND version IN ($7, $7 - 1)",
             )
             .bind(r.zone_id.as_str())
             .bind(r.id.as_str())
@@ -148,6 +153,7 @@ impl SecretStore for Store {
             .bind(r.version as i64)
             .bind(&s.sealed_data[..])
             .bind(r.updated_at.as_micros())
+            .bind(expected.as_micros())
             .execute(p)
             .await
             .map(|r| r.rows_affected())

@@ -1,5 +1,6 @@
 //! Data keys, the master key record and signing keys.
 
+use crate::BeginWrite;
 use crate::{errors::map_sqlx_error, on_pool, Store};
 use async_trait::async_trait;
 use keyzone_core::store::{
@@ -175,8 +176,8 @@ impl VaultStore for Store {
         expected_master_key_id: &str,
         new_master_key_id: &str,
     ) -> Result<bool, StoreError> {
-        on_pool!(self, |p| async {
-            let mut tx = p.begin().await?;
+        on_pool!(self, |p| crate::retry_transient(|| async move {
+            let mut tx = p.begin_write().await?;
             // Compare-and-set on the recorded key: it also locks the row, so
             // two rotations cannot interleave.
             let claimed = sqlx::query(
@@ -208,7 +209,7 @@ impl VaultStore for Store {
             }
             tx.commit().await?;
             Ok(true)
-        }
+        })
         .await)
         .map_err(map_sqlx_error)
     }
@@ -292,8 +293,8 @@ impl SigningKeyStore for Store {
         new_next: &StoredSigningKey,
     ) -> Result<bool, StoreError> {
         let now = Timestamp::now().as_micros();
-        on_pool!(self, |p| async {
-            let mut tx = p.begin().await?;
+        on_pool!(self, |p| crate::retry_transient(|| async move {
+            let mut tx = p.begin_write().await?;
             // Order matters: each step keeps "one current, one next" true.
             let retired = sqlx::query(
                 "UPDATE signing_keys SET state = 'retired', retired_at = $3, publish_until = $4 \
@@ -323,7 +324,7 @@ impl SigningKeyStore for Store {
             insert_signing_key!(&mut *tx, new_next);
             tx.commit().await?;
             Ok(true)
-        }
+        })
         .await)
         .map_err(map_sqlx_error)
     }

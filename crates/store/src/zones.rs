@@ -2,6 +2,7 @@ use crate::sql::{Arg, Listing, Sql};
 use crate::vault::{
     insert_data_key, insert_signing_key, master_key_still_current, update_data_key_wrapping,
 };
+use crate::BeginWrite;
 use crate::{errors::map_sqlx_error, on_pool, Store};
 use async_trait::async_trait;
 use keyzone_core::store::{NewZoneKeys, StoreError, WrappedDataKey, ZoneFilter, ZoneStore};
@@ -80,10 +81,10 @@ impl ZoneStore for Store {
             "INSERT INTO zones ({COLUMNS}) VALUES \
              ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
         );
-        let cimd = cimd_json(z);
-        let current = on_pool!(self, |p| async {
-            let mut tx = p.begin().await?;
-            sqlx::query(&sql)
+        let (cimd, sql) = (&cimd_json(z), &sql);
+        let current = on_pool!(self, |p| crate::retry_transient(|| async move {
+            let mut tx = p.begin_write().await?;
+            sqlx::query(sql)
                 .bind(z.id.as_str())
                 .bind(z.organization_id.as_str())
                 .bind(&z.name)
@@ -96,7 +97,7 @@ impl ZoneStore for Store {
                 .bind(z.dcr_enabled)
                 .bind(z.pkce_required)
                 .bind(z.cimd.enabled)
-                .bind(&cimd)
+                .bind(cimd)
                 .bind(z.encryption_key.as_ref().map(|k| k.arn.as_str()))
                 .bind(z.default_mcp_gateway_application_id.as_deref())
                 .bind(z.default_resource_id.as_deref())
@@ -121,7 +122,7 @@ impl ZoneStore for Store {
             }
             tx.commit().await?;
             Ok(true)
-        }
+        })
         .await)
         .map_err(map_sqlx_error)?;
         if current {
@@ -199,6 +200,7 @@ impl ZoneStore for Store {
     async fn update_zone(
         &self,
         z: &Zone,
+        expected: Timestamp,
         rewrapped: Option<&WrappedDataKey>,
     ) -> Result<bool, StoreError> {
         let sql = "UPDATE zones SET name = $3, description = $4, requires_invitation = $5, \
@@ -206,10 +208,10 @@ impl ZoneStore for Store {
             cimd_enabled = $10, cimd_allowed_client_ids = $11, encryption_key_arn = $12, \
             default_mcp_gateway_application_id = $13, default_resource_id = $14, \
             user_identity_provider_id = $15, updated_at = $16, slug = $17 \
-            WHERE organization_id = $1 AND id = $2";
-        let cimd = cimd_json(z);
-        let done = on_pool!(self, |p| async {
-            let mut tx = p.begin().await?;
+            WHERE organization_id = $1 AND id = $2 AND updated_at = $18";
+        let cimd = &cimd_json(z);
+        let done = on_pool!(self, |p| crate::retry_transient(|| async move {
+            let mut tx = p.begin_write().await?;
             let n = sqlx::query(sql)
                 .bind(z.organization_id.as_str())
                 .bind(z.id.as_str())
@@ -221,13 +223,14 @@ impl ZoneStore for Store {
                 .bind(z.dcr_enabled)
                 .bind(z.pkce_required)
                 .bind(z.cimd.enabled)
-                .bind(&cimd)
+                .bind(cimd)
                 .bind(z.encryption_key.as_ref().map(|k| k.arn.as_str()))
                 .bind(z.default_mcp_gateway_application_id.as_deref())
                 .bind(z.default_resource_id.as_deref())
                 .bind(z.user_identity_provider_id.as_deref())
                 .bind(z.updated_at.as_micros())
                 .bind(&z.slug)
+                .bind(expected.as_micros())
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
@@ -238,7 +241,7 @@ impl ZoneStore for Store {
             }
             tx.commit().await?;
             Ok::<_, sqlx::Error>(n)
-        }
+        })
         .await)
         .map_err(map_sqlx_error)?;
         Ok(done > 0)

@@ -185,7 +185,7 @@ async fn zone_b_never_sees_zone_a(store: &Store) {
     ));
     assert!(is_not_found(
         s.dir
-            .update_application(&sc(dz, da, &b).await, ap.id.as_str(), app("x"))
+            .update_application(&sc(dz, da, &b).await, ap.id.as_str(), app("x"), None)
             .await
     ));
     let page = PageRequest {
@@ -295,7 +295,11 @@ async fn references_stay_inside_the_zone(store: &Store) {
         default_resource_id: Some(Some(ra.id.to_string())),
         ..Default::default()
     };
-    match s.zones.update(&sc(&s.zones, da, &b).await, changes).await {
+    match s
+        .zones
+        .update(&sc(&s.zones, da, &b).await, changes, None)
+        .await
+    {
         Err(CoreError::Validation(e)) => assert_eq!(e.0[0].field, "default_resource_id"),
         other => panic!("{other:?}"),
     }
@@ -305,7 +309,7 @@ async fn references_stay_inside_the_zone(store: &Store) {
     };
     assert_eq!(
         s.zones
-            .update(&sc(&s.zones, da, &a).await, changes)
+            .update(&sc(&s.zones, da, &a).await, changes, None)
             .await
             .unwrap()
             .default_resource_id,
@@ -374,6 +378,7 @@ async fn deleting_things_cleans_up_after_them(store: &Store) {
                 default_resource_id: Some(Some(r1.id.to_string())),
                 ..Default::default()
             },
+            None,
         )
         .await
         .unwrap();
@@ -447,6 +452,7 @@ async fn deleting_things_cleans_up_after_them(store: &Store) {
                 user_identity_provider_id: Some(Some(p.id.to_string())),
                 ..Default::default()
             },
+            None,
         )
         .await
         .unwrap();
@@ -582,7 +588,7 @@ async fn platform_providers_are_protected(store: &Store) {
         .unwrap();
     assert!(matches!(
         s.dir
-            .update_provider(&sc(dz, da, &z).await, sts.id.as_str(), provider("x"))
+            .update_provider(&sc(dz, da, &z).await, sts.id.as_str(), provider("x"), None)
             .await,
         Err(CoreError::Forbidden(_))
     ));
@@ -623,7 +629,7 @@ async fn platform_providers_are_protected(store: &Store) {
     };
     assert!(
         !s.dir
-            .update_provider(&sc(dz, da, &z).await, p.id.as_str(), clear)
+            .update_provider(&sc(dz, da, &z).await, p.id.as_str(), clear, None)
             .await
             .unwrap()
             .client_secret_set

@@ -18,7 +18,8 @@ use keyzone_store::Store;
 keyzone_store::store_tests!(
     users_filters_and_isolation,
     sessions_revoke_with_children,
-    grants_status_and_filters
+    grants_status_and_filters,
+    sign_in_records_are_single_use_and_zone_scoped
 );
 
 async fn zone(store: &Store) -> ZoneId {
@@ -314,4 +315,133 @@ async fn grants_status_and_filters(store: &Store) {
     assert_eq!(count(f).await, 1);
     assert!(store.delete_grant(&za, &old.id).await.unwrap());
     assert!(store.get_grant(&za, &old.id).await.unwrap().is_none());
+}
+
+/// Passwords, browser sessions, codes, refresh tokens and consent: single
+/// use where they must be, one password account per email, zone B sees
+/// nothing of zone A's.
+async fn sign_in_records_are_single_use_and_zone_scoped(store: &Store) {
+    use keyzone_core::store::{Constraint, SignInStore, StoreError};
+    let (za, zb) = (zone(store).await, zone(store).await);
+    let mut ada = user(&za, "ada@a.test", 1_000);
+    ada.external = false;
+    store
+        .insert_user_with_password(&ada, Some("$argon2id$fake"))
+        .await
+        .unwrap();
+    let mut twin = user(&za, "ada@a.test", 2_000);
+    twin.identifier = "twin".into();
+    twin.external = false;
+    assert!(matches!(
+        store.insert_user_with_password(&twin, Some("$x")).await,
+        Err(StoreError::Conflict(Constraint::UserEmailUnique))
+    ));
+    let (found, hash) = store
+        .local_user_by_email(&za, "ada@a.test")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (found.id.clone(), hash.as_deref()),
+        (ada.id.clone(), Some("$argon2id$fake"))
+    );
+    assert!(store
+        .local_user_by_email(&zb, "ada@a.test")
+        .await
+        .unwrap()
+        .is_none());
+
+    let now = Timestamp::now();
+    let web = Session {
+        id: SessionId::generate(),
+        zone_id: za.clone(),
+        parent_id: None,
+        kind: SessionKind::User {
+            user_id: ada.id.clone(),
+            user_agent_id: None,
+            application_id: None,
+            provider_id: None,
+            issuer: None,
+            subject: None,
+        },
+        revoked: false,
+        name: None,
+        session_data: None,
+        authenticated_at: Some(now),
+        expires_at: Timestamp::from_micros(now.as_micros() + 3_600_000_000),
+        created_at: now,
+        updated_at: now,
+    };
+    store
+        .insert_browser_session(&web, &[7u8; 32])
+        .await
+        .unwrap();
+    let (got, secret) = store.browser_session(&za, &web.id).await.unwrap().unwrap();
+    assert_eq!((got.id.clone(), secret), (web.id.clone(), vec![7u8; 32]));
+    assert!(store.browser_session(&zb, &web.id).await.unwrap().is_none());
+
+    let code = [1u8; 32];
+    store
+        .insert_code(
+            &za,
+            &code,
+            &web.id,
+            "{}",
+            Timestamp::from_micros(now.as_micros() + 60_000_000),
+        )
+        .await
+        .unwrap();
+    assert!(store.consume_code(&zb, &code, now).await.unwrap().is_none());
+    let first = store.consume_code(&za, &code, now).await.unwrap().unwrap();
+    assert_eq!(first.used_at, None, "the first use");
+    store.set_code_session(&za, &code, &web.id).await.unwrap();
+    let again = store.consume_code(&za, &code, now).await.unwrap().unwrap();
+    assert!(again.used_at.is_some(), "a replay is told apart");
+    assert_eq!(again.issued_session_id, Some(web.id.clone()));
+
+    let rt = [2u8; 32];
+    store
+        .insert_refresh_token(
+            &za,
+            &rt,
+            &web.id,
+            "{}",
+            now,
+            Timestamp::from_micros(now.as_micros() + 60_000_000),
+        )
+        .await
+        .unwrap();
+    assert!(store
+        .rotate_refresh_token(&zb, &rt, now)
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        store
+            .rotate_refresh_token(&za, &rt, now)
+            .await
+            .unwrap()
+            .unwrap()
+            .rotated_at,
+        None
+    );
+    assert!(store
+        .rotate_refresh_token(&za, &rt, now)
+        .await
+        .unwrap()
+        .unwrap()
+        .rotated_at
+        .is_some());
+
+    assert!(!store.has_consent(&za, &ada.id, "ua:x", "k").await.unwrap());
+    store
+        .insert_consent(&za, &ada.id, "ua:x", "k", now)
+        .await
+        .unwrap();
+    store
+        .insert_consent(&za, &ada.id, "ua:x", "k", now)
+        .await
+        .unwrap();
+    assert!(store.has_consent(&za, &ada.id, "ua:x", "k").await.unwrap());
+    assert!(!store.has_consent(&zb, &ada.id, "ua:x", "k").await.unwrap());
 }

@@ -23,6 +23,7 @@ keyzone_store::store_tests!(
     zone_filters,
     organizations_never_see_each_others_zones,
     api_keys_by_hash,
+    api_keys_list_and_revoke,
     migrations_are_idempotent,
     zone_keys_are_written_with_the_zone_and_deleted_with_it,
     master_key_record_and_rewrap,
@@ -134,15 +135,31 @@ async fn zone_update_and_clear(store: &Store) {
     let mut z = zone(&o, "Update");
     z.description = Some("before".into());
     put(store, &z).await.unwrap();
+    let stored_at = z.updated_at;
     z.name = "Renamed".into();
     z.description = None;
     z.dcr_enabled = false;
     z.external_sync_enabled = true;
-    z.updated_at = Timestamp::now();
-    assert!(store.update_zone(&z, None).await.unwrap());
+    z.updated_at = Timestamp::after(stored_at);
+    // Compare-and-set: a writer that read an older version writes nothing.
+    let mut stale = z.clone();
+    stale.name = "Stale".into();
+    assert!(!store
+        .update_zone(
+            &stale,
+            Timestamp::from_micros(stored_at.as_micros() - 1),
+            None
+        )
+        .await
+        .unwrap());
+    assert!(store.update_zone(&z, stored_at, None).await.unwrap());
+    assert!(!store.update_zone(&stale, stored_at, None).await.unwrap());
     assert_eq!(store.get_zone(&o.id, &z.id).await.unwrap().unwrap(), z);
     let ghost = zone(&o, "Ghost");
-    assert!(!store.update_zone(&ghost, None).await.unwrap());
+    assert!(!store
+        .update_zone(&ghost, ghost.updated_at, None)
+        .await
+        .unwrap());
 }
 
 async fn zone_slug_is_unique_per_organization(store: &Store) {
@@ -283,7 +300,10 @@ async fn organizations_never_see_each_others_zones(store: &Store) {
     let mut forged = za.clone();
     forged.organization_id = b.id.clone();
     forged.name = "Hijacked".into();
-    assert!(!store.update_zone(&forged, None).await.unwrap());
+    assert!(!store
+        .update_zone(&forged, za.updated_at, None)
+        .await
+        .unwrap());
     assert!(!store.delete_zone(&b.id, &za.id).await.unwrap());
     assert_eq!(store.get_zone(&a.id, &za.id).await.unwrap().unwrap(), za);
 }
@@ -312,6 +332,37 @@ async fn api_keys_by_hash(store: &Store) {
         store.insert_api_key(&dup).await,
         Err(StoreError::Conflict(Constraint::ApiKeyHashUnique))
     ));
+    assert_eq!(store.count_api_keys().await.unwrap(), 1);
+}
+
+async fn api_keys_list_and_revoke(store: &Store) {
+    let o = org(store, "default").await;
+    assert!(store.list_api_keys().await.unwrap().is_empty());
+    let key = |name: &str, hash: u8, at: i64| ApiKeyRecord {
+        id: ApiKeyId::generate(),
+        organization_id: o.id.clone(),
+        name: name.into(),
+        key_hash: [hash; 32],
+        created_at: Timestamp::from_micros(at),
+    };
+    let (older, newer) = (key("ci", 1, 2_000), key("bootstrap", 2, 1_000));
+    store.insert_api_key(&older).await.unwrap();
+    store.insert_api_key(&newer).await.unwrap();
+    // Oldest first, whatever the insertion order.
+    assert_eq!(
+        store.list_api_keys().await.unwrap(),
+        vec![newer.clone(), older.clone()]
+    );
+    assert!(store.delete_api_key(&older.id).await.unwrap());
+    assert!(!store.delete_api_key(&older.id).await.unwrap());
+    assert!(!store.delete_api_key(&ApiKeyId::generate()).await.unwrap());
+    // A revoked key no longer authenticates; the other one still does.
+    assert_eq!(store.find_api_key(&[1; 32]).await.unwrap(), None);
+    assert_eq!(
+        store.find_api_key(&[2; 32]).await.unwrap(),
+        Some(newer.clone())
+    );
+    assert_eq!(store.list_api_keys().await.unwrap(), vec![newer]);
     assert_eq!(store.count_api_keys().await.unwrap(), 1);
 }
 
@@ -374,7 +425,10 @@ async fn zone_keys_are_written_with_the_zone_and_deleted_with_it(store: &Store) 
         wrapped: vec![7, 7],
         ..keys.data_key.clone()
     };
-    assert!(store.update_zone(&z, Some(&rewrapped)).await.unwrap());
+    assert!(store
+        .update_zone(&z, z.updated_at, Some(&rewrapped))
+        .await
+        .unwrap());
     assert_eq!(store.data_key(&z.id, 1).await.unwrap(), Some(rewrapped));
 
     // A node still holding a rotated-out master key cannot add zones.
@@ -546,7 +600,22 @@ async fn secrets_round_trip_and_filters(store: &Store) {
     changed.secret.version = 2;
     changed.secret.metadata = None;
     changed.sealed_data = vec![0xCD; 40];
-    assert!(store.update_secret(&changed).await.unwrap());
+    // A version that skips one, or a stale read, is never stored.
+    let mut skipping = changed.clone();
+    skipping.secret.version = 3;
+    assert!(!store
+        .update_secret(&skipping, a.secret.updated_at)
+        .await
+        .unwrap());
+    changed.secret.updated_at = Timestamp::after(a.secret.updated_at);
+    assert!(store
+        .update_secret(&changed, a.secret.updated_at)
+        .await
+        .unwrap());
+    assert!(!store
+        .update_secret(&changed, a.secret.updated_at)
+        .await
+        .unwrap());
     assert_eq!(
         store.get_secret(&z.id, &a.secret.id).await.unwrap(),
         Some(changed)
@@ -581,7 +650,10 @@ async fn secrets_are_scoped_to_their_zone(store: &Store) {
     let mut forged = s.clone();
     forged.secret.zone_id = zb.id.clone();
     forged.secret.name = "stolen".into();
-    assert!(!store.update_secret(&forged).await.unwrap());
+    assert!(!store
+        .update_secret(&forged, s.secret.updated_at)
+        .await
+        .unwrap());
     assert!(!store.delete_secret(&zb.id, &s.secret.id).await.unwrap());
     assert_eq!(
         store.get_secret(&za.id, &s.secret.id).await.unwrap(),

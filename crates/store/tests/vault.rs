@@ -140,6 +140,7 @@ async fn secrets_are_sealed_and_versioned(store: &Store) {
                 data: Some(token("v2-value")),
                 ..Default::default()
             },
+            None,
         )
         .await
         .unwrap();
@@ -153,6 +154,7 @@ async fn secrets_are_sealed_and_versioned(store: &Store) {
                 name: Some("renamed".into()),
                 ..Default::default()
             },
+            None,
         )
         .await
         .unwrap();
@@ -191,17 +193,23 @@ async fn secrets_are_sealed_and_versioned(store: &Store) {
         .unwrap();
     let mut forged = s.store.get_secret(&z.id, &other.id).await.unwrap().unwrap();
     forged.sealed_data = victim.sealed_data.clone();
-    s.store.update_secret(&forged).await.unwrap();
+    let at = forged.secret.updated_at;
+    assert!(s.store.update_secret(&forged, at).await.unwrap());
     assert!(matches!(
         s.secrets
             .reveal(&sc(&s.zones, &s.admin, zid).await, other.id.as_str())
             .await,
         Err(CoreError::Internal(_))
     ));
-    // Replaying the version-1 ciphertext as version 2 fails too.
+    // A ciphertext sealed for one version, stored as the next, fails too
+    // (going back a version is refused by the store itself).
     let mut stale = victim.clone();
-    stale.secret.version = 1;
-    s.store.update_secret(&stale).await.unwrap();
+    stale.secret.version = victim.secret.version + 1;
+    assert!(s
+        .store
+        .update_secret(&stale, victim.secret.updated_at)
+        .await
+        .unwrap());
     assert!(s
         .secrets
         .reveal(&sc(&s.zones, &s.admin, zid).await, id)

@@ -10,6 +10,7 @@
 use crate::documents::DocumentCache;
 use keyzone_core::outbound::FetchError;
 use keyzone_crypto::signing::Algorithm;
+use keyzone_oauth::echo;
 use keyzone_oauth::{ErrorCode, OAuthError};
 use serde_json::Value;
 
@@ -68,7 +69,8 @@ impl Assertion {
         // RFC 8725 §3.1: the algorithm is one we chose, never `none`.
         let alg = Algorithm::parse(alg).ok_or_else(|| {
             OAuthError::invalid_client(format!(
-                "client assertions must be signed with RS256, ES256 or EdDSA (got alg {alg:?})"
+                "client assertions must be signed with RS256, ES256 or EdDSA (got alg {})",
+                echo(alg)
             ))
         })?;
         if header.get("crit").is_some() {

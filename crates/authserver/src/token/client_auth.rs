@@ -11,6 +11,7 @@ use keyzone_domain::identity::{Session, SessionKind};
 use keyzone_domain::zone::Zone;
 use keyzone_domain::{ApplicationId, ProviderId, Timestamp};
 use keyzone_oauth::client_auth::ClientAuth;
+use keyzone_oauth::echo;
 use keyzone_oauth::OAuthError;
 use subtle::ConstantTimeEq;
 
@@ -279,7 +280,9 @@ impl TokenService {
             });
         }
         Err(OAuthError::invalid_client(format!(
-            "no workload identity credential of this zone trusts issuer {iss:?} for subject {sub:?}"
+            "no workload identity credential of this zone trusts issuer {} for subject {}",
+            echo(iss),
+            echo(sub)
         )))
     }
 

@@ -24,7 +24,7 @@ impl TokenService {
             sub: client.application_id.to_string(),
             sub_profile: "app",
             client_id: client.client_id,
-            application_id: client.application_id,
+            application_id: Some(client.application_id),
             act: None,
             not_after: None,
         };

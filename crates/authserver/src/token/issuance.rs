@@ -11,6 +11,7 @@ use keyzone_domain::directory::{ProviderType, Resource};
 use keyzone_domain::secret::SecretData;
 use keyzone_domain::zone::Zone;
 use keyzone_oauth::claims::{AccessTokenClaims, TokenResponse};
+use keyzone_oauth::echo;
 use keyzone_oauth::request::Form;
 use keyzone_oauth::{ErrorCode, OAuthError};
 
@@ -23,16 +24,20 @@ pub(crate) struct Issuance<'a> {
     pub scopes: Vec<String>,
 }
 
-/// RFC 6749 §3.3: only scopes the requested resources define.
-fn check_scopes(resources: &[Resource], scopes: &[String]) -> Result<(), OAuthError> {
+/// RFC 6749 §3.3: only scopes the requested resources define — and, when a
+/// person signed in, the OpenID scopes the zone grants itself.
+fn check_scopes(resources: &[Resource], scopes: &[String], grant: Grant) -> Result<(), OAuthError> {
     for s in scopes {
+        if grant.is_user_sign_in() && keyzone_oauth::request::OIDC_SCOPES.contains(&s.as_str()) {
+            continue;
+        }
         let allowed = resources
             .iter()
             .any(|r| r.scopes.as_ref().is_some_and(|rs| rs.contains(s)));
         if !allowed {
             return Err(OAuthError::new(
                 ErrorCode::InvalidScope,
-                format!("scope {s:?} is not defined by the requested resource"),
+                format!("scope {} is not defined by the requested resource", echo(s)),
             ));
         }
     }
@@ -47,19 +52,25 @@ fn external_provider() -> OAuthError {
     )
 }
 
-fn lifetime(resources: &[Resource]) -> u64 {
-    resources
+fn lifetime(resources: &[Resource], cap: Option<u64>) -> u64 {
+    let l = resources
         .iter()
         .filter_map(|r| r.credential_lifetime_seconds.map(u64::from))
         .min()
-        .unwrap_or(DEFAULT_TOKEN_LIFETIME_SECS)
+        .unwrap_or(DEFAULT_TOKEN_LIFETIME_SECS);
+    cap.map_or(l, |c| l.min(c))
 }
 
 impl TokenService {
     /// Every grant's last step.
     pub(crate) async fn issue(&self, i: Issuance<'_>) -> Result<TokenResponse, OAuthError> {
-        check_scopes(&i.resources, &i.scopes)?;
-        let kind = self.provider_kind(i.zone, &i.resources).await?;
+        check_scopes(&i.resources, &i.scopes, i.grant)?;
+        // An OpenID-only sign-in: the token is for the userinfo endpoint.
+        let kind = if i.resources.is_empty() && i.grant.is_user_sign_in() {
+            ProviderType::KeycardSts
+        } else {
+            self.provider_kind(i.zone, &i.resources).await?
+        };
         let scopes = match self.policy.decide(&IssuanceRequest {
             zone: &i.zone.id,
             grant: i.grant,
@@ -94,7 +105,7 @@ impl TokenService {
         zone: &Zone,
         form: &Form,
     ) -> Result<Vec<Resource>, OAuthError> {
-        let requested = form.resources();
+        let requested = form.resources()?;
         let mut out: Vec<Resource> = Vec::new();
         if requested.is_empty() {
             let Some(default) = &zone.default_resource_id else {
@@ -117,7 +128,7 @@ impl TokenService {
             let r = self.lookups.resolve(&zone.id, url).await?.ok_or_else(|| {
                 OAuthError::new(
                     ErrorCode::InvalidTarget,
-                    format!("{url} is not a resource of this zone"),
+                    format!("{} is not a resource of this zone", echo(url)),
                 )
             })?;
             if !out.iter().any(|o| o.id == r.id) {
@@ -171,11 +182,14 @@ impl TokenService {
     ) -> Result<TokenResponse, OAuthError> {
         let ring = self.signing.key_ring(&zone.id).await.map_err(internal)?;
         let now = now_secs();
-        let mut exp = now + lifetime(resources);
+        let mut exp = now + lifetime(resources, self.max_lifetime);
         if let Some(limit) = subject.not_after {
             exp = exp.min(limit);
         }
-        let audience: Vec<String> = resources.iter().map(|r| r.identifier.clone()).collect();
+        let mut audience: Vec<String> = resources.iter().map(|r| r.identifier.clone()).collect();
+        if audience.is_empty() {
+            audience.push(self.layout.urls(&zone.id).userinfo_endpoint);
+        }
         let scope = (!scopes.is_empty()).then(|| scopes.join(" "));
         let claims = AccessTokenClaims {
             iss: self.layout.issuer(&zone.id),
@@ -188,7 +202,7 @@ impl TokenService {
             client_id: subject.client_id,
             scope: scope.clone(),
             sub_profile: subject.sub_profile,
-            keycard_app_id: Some(subject.application_id.to_string()),
+            keycard_app_id: subject.application_id.map(|a| a.to_string()),
             act: subject.act,
         };
         let body = serde_json::to_vec(&claims).map_err(|_| OAuthError::server_error())?;
@@ -202,6 +216,8 @@ impl TokenService {
             expires_in: exp.saturating_sub(now),
             scope,
             issued_token_type: None,
+            refresh_token: None,
+            id_token: None,
         })
     }
 
@@ -236,9 +252,11 @@ impl TokenService {
             SecretData::Token { token } => Ok(TokenResponse {
                 access_token: token,
                 token_type: "Bearer",
-                expires_in: lifetime(resources),
+                expires_in: lifetime(resources, self.max_lifetime),
                 scope: (!scopes.is_empty()).then(|| scopes.join(" ")),
                 issued_token_type: None,
+                refresh_token: None,
+                id_token: None,
             }),
             SecretData::Password { .. } => Err(OAuthError::new(
                 ErrorCode::AccessDenied,

@@ -8,18 +8,22 @@
 //! A new grant is a new module here, one arm in [`TokenService::token`], and
 //! an [`issuance::Issuance`] at its end.
 
+mod authorization_code;
 pub mod client_assertion;
 pub(crate) mod client_auth;
 mod client_credentials;
 pub(crate) mod issuance;
 mod token_exchange;
 
+pub use authorization_code::{
+    REFRESH_ABSOLUTE_LIFETIME_SECS, REFRESH_IDLE_LIFETIME_SECS, REFRESH_REUSE_GRACE_SECS,
+};
 pub use token_exchange::{TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_JWT, TOKEN_TYPE_SUBSTITUTE_USER};
 
 use crate::documents::DocumentCache;
 use crate::lookups::Lookups;
 use crate::policy::IssuancePolicy;
-use crate::store::TokenStore;
+use crate::store::{SignInStores, TokenStore};
 use client_assertion::AssertionKeys;
 use keyzone_core::cache::TtlCache;
 use keyzone_core::outbound::Fetcher;
@@ -29,6 +33,7 @@ use keyzone_domain::zone::Zone;
 use keyzone_domain::{ApplicationId, ProviderId, Timestamp, ZoneId};
 use keyzone_oauth::claims::TokenResponse;
 use keyzone_oauth::client_auth::ClientAuth;
+use keyzone_oauth::echo;
 use keyzone_oauth::request::{self as req, Form};
 use keyzone_oauth::{ErrorCode, OAuthError};
 use std::sync::Arc;
@@ -64,6 +69,7 @@ pub(crate) fn internal(e: CoreError) -> OAuthError {
 /// What the authorization server is built from.
 pub struct Dependencies {
     pub store: Arc<dyn TokenStore>,
+    pub signin: Arc<dyn SignInStores>,
     pub secrets: Arc<Secrets>,
     pub signing: Arc<SigningKeys>,
     pub vault: Arc<Vault>,
@@ -75,6 +81,8 @@ pub struct Dependencies {
 /// The zone's protocol runtime: token endpoint, introspection, revocation.
 pub struct TokenService {
     pub(crate) store: Arc<dyn TokenStore>,
+    pub(crate) signin: Arc<dyn SignInStores>,
+    pub(crate) throttle: crate::signin::Throttle,
     pub(crate) lookups: Lookups,
     pub(crate) assertion_keys: AssertionKeys,
     /// Workload logins recorded recently on this node.
@@ -84,6 +92,8 @@ pub struct TokenService {
     pub(crate) vault: Arc<Vault>,
     pub(crate) policy: Arc<dyn IssuancePolicy>,
     pub(crate) layout: IssuerLayout,
+    /// A deployment-wide cap on access-token lifetimes (seconds).
+    pub(crate) max_lifetime: Option<u64>,
 }
 
 impl TokenService {
@@ -91,6 +101,8 @@ impl TokenService {
         Self {
             lookups: Lookups::new(d.store.clone()),
             store: d.store,
+            signin: d.signin,
+            throttle: Default::default(),
             assertion_keys: AssertionKeys::new(DocumentCache::new(d.fetcher)),
             sessions_recorded: TtlCache::new(SESSION_RECORD_INTERVAL, SESSIONS_REMEMBERED),
             secrets: d.secrets,
@@ -98,7 +110,15 @@ impl TokenService {
             vault: d.vault,
             policy: d.policy,
             layout: d.layout,
+            max_lifetime: None,
         }
+    }
+
+    /// Caps every access token's lifetime (the deployment setting
+    /// `access_token_max_lifetime_secs`; tests use a few seconds to watch
+    /// clients refresh).
+    pub fn cap_access_token_lifetime(&mut self, secs: Option<u64>) {
+        self.max_lifetime = secs.filter(|s| *s > 0);
     }
 
     /// The zone of a public endpoint, or `None` (a 404). Cached briefly.
@@ -121,13 +141,11 @@ impl TokenService {
         match grant {
             req::GRANT_CLIENT_CREDENTIALS => self.client_credentials(zone, auth, form).await,
             req::GRANT_TOKEN_EXCHANGE => self.token_exchange(zone, auth, form).await,
-            req::GRANT_AUTHORIZATION_CODE | req::GRANT_REFRESH_TOKEN => Err(OAuthError::new(
-                ErrorCode::UnsupportedGrantType,
-                format!("the {grant} grant is not available in this version of Keyzone"),
-            )),
+            req::GRANT_AUTHORIZATION_CODE => self.authorization_code(zone, auth, form).await,
+            req::GRANT_REFRESH_TOKEN => self.refresh_token(zone, auth, form).await,
             other => Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
-                format!("unsupported grant_type {other:?}"),
+                format!("unsupported grant_type {}", echo(other)),
             )),
         }
     }

@@ -10,6 +10,7 @@ use keyzone_domain::directory::CredentialKind;
 use keyzone_domain::zone::Zone;
 use keyzone_oauth::claims::TokenResponse;
 use keyzone_oauth::client_auth::ClientAuth;
+use keyzone_oauth::echo;
 use keyzone_oauth::request::Form;
 use keyzone_oauth::{ErrorCode, OAuthError};
 
@@ -75,15 +76,17 @@ impl TokenService {
                 return Err(OAuthError::new(
                     ErrorCode::AccessDenied,
                     format!(
-                        "impersonation of {user:?} is not allowed: an administrator must allow it by \
+                        "impersonation of {} is not allowed: an administrator must allow it by \
                          policy and the user must hold a delegated grant (policies are not available \
-                         in this version of Keyzone)"
+                         in this version of Keyzone)",
+                        echo(&user)
                     ),
                 ));
             }
             other => {
                 return Err(OAuthError::invalid_request(format!(
-                    "unsupported subject_token_type {other:?}"
+                    "unsupported subject_token_type {}",
+                    echo(other)
                 )))
             }
         };
@@ -192,7 +195,7 @@ impl TokenService {
                 "app"
             },
             client_id,
-            application_id: app_id,
+            application_id: Some(app_id),
             act: Some(act),
             // An exchanged token never outlives its subject token.
             not_after: subject["exp"].as_u64(),

@@ -81,10 +81,12 @@ pub trait ProviderStore: Send + Sync {
         filter: &ListFilter,
         page: &PageRequest,
     ) -> Result<Page<Provider>, StoreError>;
+    /// Compare-and-set on `updated_at`, as `update_application`.
     async fn update_provider(
         &self,
         p: &Provider,
         secret: &SealedChange,
+        expected: Timestamp,
     ) -> Result<bool, StoreError>;
     async fn delete_provider(&self, zone: &ZoneId, id: &ProviderId) -> Result<bool, StoreError>;
     /// What still refers to a provider: `("resource", id)`, `("credential", id)`.
@@ -114,7 +116,14 @@ pub trait ApplicationStore: Send + Sync {
         filter: &ListFilter,
         page: &PageRequest,
     ) -> Result<Page<Application>, StoreError>;
-    async fn update_application(&self, a: &Application) -> Result<bool, StoreError>;
+    /// Compare-and-set: writes only while the row's `updated_at` is still
+    /// `expected` (false when it changed or is gone), so concurrent
+    /// read-modify-writes cannot lose each other's changes.
+    async fn update_application(
+        &self,
+        a: &Application,
+        expected: Timestamp,
+    ) -> Result<bool, StoreError>;
     /// Also clears the application from the zone's defaults; its credentials
     /// and dependencies go with it, resources it provided keep existing.
     async fn delete_application(
@@ -145,7 +154,8 @@ pub trait ResourceStore: Send + Sync {
         zone: &ZoneId,
         candidates: &[String],
     ) -> Result<Vec<Resource>, StoreError>;
-    async fn update_resource(&self, r: &Resource) -> Result<bool, StoreError>;
+    /// Compare-and-set on `updated_at`, as `update_application`.
+    async fn update_resource(&self, r: &Resource, expected: Timestamp) -> Result<bool, StoreError>;
     /// Also removes it from dependencies and clears it from the zone's
     /// defaults, in one transaction.
     async fn delete_resource(&self, zone: &ZoneId, id: &ResourceId) -> Result<bool, StoreError>;
@@ -213,7 +223,12 @@ pub trait CredentialStore: Send + Sync {
         filter: &ListFilter,
         page: &PageRequest,
     ) -> Result<Page<Credential>, StoreError>;
-    async fn update_credential(&self, c: &Credential) -> Result<bool, StoreError>;
+    /// Compare-and-set on `updated_at`, as `update_application`.
+    async fn update_credential(
+        &self,
+        c: &Credential,
+        expected: Timestamp,
+    ) -> Result<bool, StoreError>;
     async fn delete_credential(&self, zone: &ZoneId, id: &CredentialId)
         -> Result<bool, StoreError>;
 }

@@ -25,6 +25,8 @@ pub enum Constraint {
     CredentialIdentifierUnique,
     /// A slug taken in the zone (retried with a suffix when derived).
     SlugUnique,
+    /// A user with this email already signs in with a password in the zone.
+    UserEmailUnique,
     /// A referenced entity does not exist in the zone.
     MissingReference,
     /// The entity is still referred to (a provider used by a resource).
@@ -38,6 +40,7 @@ impl Constraint {
     pub fn field(self) -> Option<&'static str> {
         match self {
             Constraint::ZoneSlugUnique | Constraint::SlugUnique => Some("slug"),
+            Constraint::UserEmailUnique => Some("email"),
             Constraint::ProviderIdentifierUnique
             | Constraint::ApplicationIdentifierUnique
             | Constraint::ResourceIdentifierUnique
@@ -70,6 +73,7 @@ impl Constraint {
                 "a credential with this client identifier already exists in the zone"
             }
             Constraint::SlugUnique => "this slug is already used in the zone",
+            Constraint::UserEmailUnique => "a user with this email already exists in the zone",
             Constraint::MissingReference => "a referenced entity does not exist in this zone",
             Constraint::StillReferenced => "the entity is still in use",
             Constraint::MasterKeyChanged => {
@@ -98,6 +102,7 @@ mod identity;
 mod organizations;
 mod revocations;
 mod secrets;
+mod signin;
 mod signing_keys;
 mod vault;
 mod zones;
@@ -108,6 +113,7 @@ pub use identity::*;
 pub use organizations::*;
 pub use revocations::*;
 pub use secrets::*;
+pub use signin::*;
 pub use signing_keys::*;
 pub use vault::*;
 pub use zones::*;
@@ -124,6 +130,7 @@ pub trait Stores:
     + DirectoryStore
     + IdentityStore
     + RevocationStore
+    + SignInStore
     + HealthCheck
     + 'static
 {
@@ -138,6 +145,7 @@ impl<T> Stores for T where
         + DirectoryStore
         + IdentityStore
         + RevocationStore
+        + SignInStore
         + HealthCheck
         + 'static
 {

@@ -33,4 +33,9 @@ pub trait ApiKeyStore: Send + Sync {
     async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError>;
     async fn find_api_key(&self, key_hash: &[u8; 32]) -> Result<Option<ApiKeyRecord>, StoreError>;
     async fn count_api_keys(&self) -> Result<u64, StoreError>;
+    /// Every key, oldest first. The records carry hashes: never print them.
+    async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError>;
+    /// Deletes a key (revocation: it authenticates nothing afterwards);
+    /// false when there is no key with this id.
+    async fn delete_api_key(&self, id: &ApiKeyId) -> Result<bool, StoreError>;
 }

@@ -3,7 +3,7 @@
 use super::StoreError;
 use async_trait::async_trait;
 use keyzone_domain::secret::Secret;
-use keyzone_domain::{SecretId, ZoneId};
+use keyzone_domain::{SecretId, Timestamp, ZoneId};
 
 /// A secret's record plus its sealed value.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,6 +33,13 @@ pub trait SecretStore: Send + Sync {
         filter: &SecretFilter,
     ) -> Result<Vec<Secret>, StoreError>;
     /// Writes the record and value; false if the secret is gone.
-    async fn update_secret(&self, secret: &StoredSecret) -> Result<bool, StoreError>;
+    /// Compare-and-set: writes only while `updated_at` is still `expected`
+    /// and the stored version is the new one or the one before it, so two
+    /// writers can never store the same version twice or go backwards.
+    async fn update_secret(
+        &self,
+        secret: &StoredSecret,
+        expected: Timestamp,
+    ) -> Result<bool, StoreError>;
     async fn delete_secret(&self, zone: &ZoneId, id: &SecretId) -> Result<bool, StoreError>;
 }

@@ -5,7 +5,7 @@ use super::{StoreError, StoredSigningKey, WrappedDataKey};
 use async_trait::async_trait;
 use keyzone_domain::directory::{Application, Provider};
 use keyzone_domain::zone::Zone;
-use keyzone_domain::{OrganizationId, Page, PageRequest, ZoneId};
+use keyzone_domain::{OrganizationId, Page, PageRequest, Timestamp, ZoneId};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ZoneFilter {
@@ -38,9 +38,11 @@ pub trait ZoneStore: Send + Sync {
     /// Writes every mutable field, and the data key's new wrapping when the
     /// zone's encryption key changed, in one transaction; false if the zone
     /// is gone.
+    /// Compare-and-set on `updated_at` (false when it changed or is gone).
     async fn update_zone(
         &self,
         zone: &Zone,
+        expected: Timestamp,
         rewrapped: Option<&WrappedDataKey>,
     ) -> Result<bool, StoreError>;
     /// Deletes the zone and, through the schema's cascades, all it owns.
