@@ -585,6 +585,8 @@ pub struct UserCreate {
     /// At least 8 characters; without it the person cannot sign in with a
     /// password.
     pub password: Option<String>,
+    /// What the person is called (the OIDC `name` claim).
+    pub name: Option<String>,
     #[serde(default)]
     pub email_verified: bool,
 }
@@ -601,6 +603,7 @@ pub async fn create_user(
             scope.0.zone(),
             &body.email,
             body.password.as_deref(),
+            body.name.as_deref(),
             body.email_verified,
         )
         .await?;

@@ -42,7 +42,10 @@ pub fn router() -> Router<Arc<AppState>> {
             get(authorize_get).post(authorize_post),
         )
         .route("/z/{zone_id}/oauth/login", post(sign_in))
-        .route("/z/{zone_id}/oauth/consent", post(consent))
+        .route(
+            "/z/{zone_id}/oauth/consent",
+            get(consent_page).post(consent),
+        )
         .route("/z/{zone_id}/oauth/signup", get(sign_up_form).post(sign_up))
         .route(
             "/z/{zone_id}/oauth/logout",
@@ -91,23 +94,7 @@ pub fn page(status: StatusCode, title: &str, message: &str) -> Response {
         t = escape(title),
         m = escape(message),
     );
-    let mut res = (status, body).into_response();
-    let h = res.headers_mut();
-    for (name, value) in [
-        (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-        (header::CACHE_CONTROL, "no-store"),
-        (
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        ),
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::REFERRER_POLICY, "no-referrer"),
-        (header::X_FRAME_OPTIONS, "DENY"),
-    ] {
-        h.insert(name, HeaderValue::from_static(value));
-    }
-    res.extensions_mut().insert(FinalBody);
-    res
+    with_page_headers((status, body).into_response())
 }
 
 /// Delegated-access callbacks from upstream providers are not built yet.
@@ -156,7 +143,7 @@ fn with_page_headers(mut res: Response) -> Response {
         (header::CACHE_CONTROL, "no-store"),
         (
             header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            "default-src 'none'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'",
         ),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::REFERRER_POLICY, "no-referrer"),
@@ -461,6 +448,30 @@ async fn logout_post(
     body: Bytes,
 ) -> Response {
     logout(&state, &zone_id, &headers, peer, &body).await
+}
+
+/// `GET {issuer}/oauth/consent?txn=…`.
+async fn consent_page(
+    State(state): State<Arc<AppState>>,
+    Path(zone_id): Path<String>,
+    Peer(peer): Peer,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> Response {
+    let zone = match zone_page(&state, &zone_id).await {
+        Ok(z) => z,
+        Err(r) => return r,
+    };
+    let form = match Form::parse(uri.query().unwrap_or("").as_bytes()) {
+        Ok(f) => f,
+        Err(e) => return bad_form(&e),
+    };
+    let txn = form.one("txn").ok().flatten().unwrap_or("");
+    let outcome = state
+        .tokens
+        .consent_page(&zone, &browser(&headers, peer), txn)
+        .await;
+    show(&state, &zone, outcome)
 }
 
 /// `GET {issuer}/oauth/signup?txn=…`.

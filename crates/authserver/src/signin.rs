@@ -752,16 +752,16 @@ impl TokenService {
                     "the user has not approved this application",
                 ));
             }
-            // Bound to the session's browser: the session id stands in.
+            // Bound to the session's browser: the session id stands in. A
+            // 303 to the consent page (post/redirect/get), so a reload never
+            // posts the password again.
             let txn = self
                 .seal_transaction(zone, session.id.as_str(), req)
                 .await?;
-            return Ok(Outcome::step(Step::Consent {
-                txn,
-                client_name: req.client_name.clone(),
-                resources: req.resources.clone(),
-                scopes: req.scopes.clone(),
-            }));
+            return Ok(Outcome::step(Step::Redirect(format!(
+                "{}/oauth/consent?txn={txn}",
+                self.layout.issuer(&zone.id)
+            ))));
         }
         self.issue_code(zone, req, session, user).await
     }
@@ -1013,7 +1013,7 @@ impl TokenService {
                     error: Some(error),
                 })
             };
-            let user = match self.provision_user(zone, email, Some(password), false).await {
+            let user = match self.provision_user(zone, email, Some(password), None, false).await {
                 Ok(u) => u,
                 Err(keyzone_core::CoreError::Validation(v)) => {
                     return Ok(again(
@@ -1036,6 +1036,43 @@ impl TokenService {
         .await;
         result.unwrap_or_else(|e: OAuthError| {
             tracing::warn!(zone = %zone.id, error = %e, "sign-up failed");
+            refused(500, "Something went wrong", "Please try again later.")
+        })
+    }
+
+    /// `GET {issuer}/oauth/consent?txn=…`: the consent page of a
+    /// signed-in person.
+    pub async fn consent_page(&self, zone: &Zone, browser: &Browser, txn: &str) -> Outcome {
+        let result = async {
+            let Some((session, _)) = self.session_user(zone, browser.session.as_deref()).await?
+            else {
+                return Ok(refused(
+                    400,
+                    "You are not signed in",
+                    "Go back to the application and start signing in again.",
+                ));
+            };
+            let bound = Browser {
+                browser_id: Some(session.id.to_string()),
+                ..Browser::default()
+            };
+            let Some(req) = self.open_transaction(zone, &bound, txn).await else {
+                return Ok(refused(
+                    400,
+                    "This sign-in has expired",
+                    "Go back to the application and start signing in again.",
+                ));
+            };
+            Ok(Outcome::step(Step::Consent {
+                txn: txn.to_owned(),
+                client_name: req.client_name,
+                resources: req.resources,
+                scopes: req.scopes,
+            }))
+        }
+        .await;
+        result.unwrap_or_else(|e: OAuthError| {
+            tracing::warn!(zone = %zone.id, error = %e, "consent page failed");
             refused(500, "Something went wrong", "Please try again later.")
         })
     }
@@ -1187,6 +1224,7 @@ impl TokenService {
         zone: &Zone,
         email: &str,
         password: Option<&str>,
+        name: Option<&str>,
         email_verified: bool,
     ) -> Result<User, keyzone_core::CoreError> {
         use keyzone_domain::ValidationErrors;
@@ -1204,6 +1242,9 @@ impl TokenService {
             } else if p.len() > 1024 {
                 errs.add("password", "must be at most 1024 bytes");
             }
+        }
+        if let Some(n) = name {
+            errs.check("name", keyzone_domain::validation::name(n));
         }
         errs.into_result()?;
         let now = Timestamp::now();
@@ -1225,7 +1266,7 @@ impl TokenService {
         };
         let hash = password.map(keyzone_crypto::password::hash);
         self.signin
-            .insert_user_with_password(&user, hash.as_deref())
+            .insert_user_with_password(&user, hash.as_deref(), name)
             .await?;
         Ok(user)
     }

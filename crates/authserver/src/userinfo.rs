@@ -40,6 +40,16 @@ impl TokenService {
             .user;
         let scopes: Vec<&str> = claims["scope"].as_str().unwrap_or("").split(' ').collect();
         let mut out = json!({ "sub": user.id.to_string() });
+        if scopes.contains(&"profile") {
+            if let Some(name) = self
+                .signin
+                .user_name(&zone.id, &user.id)
+                .await
+                .map_err(|e| internal(e.into()))?
+            {
+                out["name"] = json!(name);
+            }
+        }
         if scopes.contains(&"email") {
             out["email"] = json!(user.email);
             out["email_verified"] = json!(user.email_verified);

@@ -19,20 +19,30 @@ impl SignInStore for Store {
         &self,
         user: &User,
         password_hash: Option<&str>,
+        name: Option<&str>,
     ) -> Result<(), StoreError> {
         self.insert_user(user).await?;
-        let Some(hash) = password_hash else {
-            return Ok(());
-        };
-        let written = exec!(
-            self,
-            "INSERT INTO user_passwords (zone_id, user_id, password_hash, updated_at) \
-             VALUES ($1, $2, $3, $4)",
-            user.zone_id.as_str(),
-            user.id.as_str(),
-            hash,
-            user.created_at.as_micros()
-        );
+        let mut written = Ok(0);
+        if let Some(hash) = password_hash {
+            written = exec!(
+                self,
+                "INSERT INTO user_passwords (zone_id, user_id, password_hash, updated_at) \
+                 VALUES ($1, $2, $3, $4)",
+                user.zone_id.as_str(),
+                user.id.as_str(),
+                hash,
+                user.created_at.as_micros()
+            );
+        }
+        if let (Some(name), Ok(_)) = (name, &written) {
+            written = exec!(
+                self,
+                "INSERT INTO user_profiles (zone_id, user_id, name) VALUES ($1, $2, $3)",
+                user.zone_id.as_str(),
+                user.id.as_str(),
+                name
+            );
+        }
         if let Err(e) = written {
             // No user without the password that was asked for.
             let _ = exec!(
@@ -44,6 +54,17 @@ impl SignInStore for Store {
             return Err(e);
         }
         Ok(())
+    }
+
+    async fn user_name(&self, zone: &ZoneId, user: &UserId) -> Result<Option<String>, StoreError> {
+        on_pool!(self, |p| {
+            sqlx::query_scalar("SELECT name FROM user_profiles WHERE zone_id = $1 AND user_id = $2")
+                .bind(zone.as_str())
+                .bind(user.as_str())
+                .fetch_optional(p)
+                .await
+        })
+        .map_err(map_sqlx_error)
     }
 
     async fn local_user_by_email(

@@ -326,14 +326,16 @@ async fn sign_in_records_are_single_use_and_zone_scoped(store: &Store) {
     let mut ada = user(&za, "ada@a.test", 1_000);
     ada.external = false;
     store
-        .insert_user_with_password(&ada, Some("$argon2id$fake"))
+        .insert_user_with_password(&ada, Some("$argon2id$fake"), Some("Ada"))
         .await
         .unwrap();
     let mut twin = user(&za, "ada@a.test", 2_000);
     twin.identifier = "twin".into();
     twin.external = false;
     assert!(matches!(
-        store.insert_user_with_password(&twin, Some("$x")).await,
+        store
+            .insert_user_with_password(&twin, Some("$x"), None)
+            .await,
         Err(StoreError::Conflict(Constraint::UserEmailUnique))
     ));
     let (found, hash) = store

@@ -325,6 +325,14 @@ impl TokenService {
             .user;
         let now = now_secs();
         let email = grant.scopes.iter().any(|s| s == "email");
+        let name = if grant.scopes.iter().any(|s| s == "profile") {
+            self.signin
+                .user_name(&zone.id, &user.id)
+                .await
+                .map_err(|e| internal(e.into()))?
+        } else {
+            None
+        };
         // OIDC Core §3.1.3.6: left half of SHA-256 of the access token
         // (the zone signs with SHA-256 algorithms only).
         let hash = Sha256::digest(access_token.as_bytes());
@@ -340,7 +348,7 @@ impl TokenService {
             at_hash: Some(URL_SAFE_NO_PAD.encode(&hash[..16])),
             email: email.then(|| user.email.clone()),
             email_verified: email.then_some(user.email_verified),
-            name: None,
+            name,
         };
         let ring = self.signing.key_ring(&zone.id).await.map_err(internal)?;
         Ok(keyzone_crypto::jwt::sign(&ring.current, "JWT", &claims))

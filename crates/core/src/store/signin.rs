@@ -37,12 +37,15 @@ pub struct StoredRefreshToken {
 
 #[async_trait]
 pub trait SignInStore: Send + Sync {
-    /// The user and, when given, their password hash, in one transaction.
+    /// The user and, when given, their password hash and name.
     async fn insert_user_with_password(
         &self,
         user: &User,
         password_hash: Option<&str>,
+        name: Option<&str>,
     ) -> Result<(), StoreError>;
+    /// The name a person gave, if any.
+    async fn user_name(&self, zone: &ZoneId, user: &UserId) -> Result<Option<String>, StoreError>;
     /// A zone's own (not federated) user by email, with their password hash.
     async fn local_user_by_email(
         &self,

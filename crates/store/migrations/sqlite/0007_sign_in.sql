@@ -17,6 +17,16 @@ CREATE TABLE user_passwords (
         REFERENCES users (zone_id, id) ON DELETE CASCADE
 );
 
+-- What a person calls themselves (OIDC `name`, with the `profile` scope).
+CREATE TABLE user_profiles (
+    zone_id  TEXT NOT NULL,
+    user_id  TEXT NOT NULL,
+    name     TEXT NOT NULL,
+    PRIMARY KEY (zone_id, user_id),
+    CONSTRAINT user_profiles_user_fkey FOREIGN KEY (zone_id, user_id)
+        REFERENCES users (zone_id, id) ON DELETE CASCADE
+);
+
 -- The browser-session cookie's secret, for a top-level user session.
 CREATE TABLE session_secrets (
     session_id   TEXT PRIMARY KEY REFERENCES sessions (id) ON DELETE CASCADE,
