@@ -140,3 +140,29 @@ def test_a_forged_or_foreign_transaction_is_refused(server, open_zone):
         for who, t in ((mallory, txn), (alice, txn[:-4] + "AAAA"), (alice, "not base64 !")):
             r = who.post(iss + "/oauth/login", data={"txn": t, "email": "a@b.example", "password": "whatever1"})
             assert r.status_code == 400 and "expired" in r.text and "location" not in r.headers
+
+
+def test_failed_sign_ins_are_throttled_without_revealing_accounts(server, http, open_zone):
+    """After 5 failures for one account (or one address) in a zone, further attempts are refused for a while —
+    with the same answer whether or not the account exists."""
+    z, client_id = open_zone
+    iss = f"{server.base_url}/z/{z}"
+    r = http.post(f"/zones/{z}/users", json={"email": "grace@example.com", "password": "the right one"})
+    assert r.status_code == 201, r.text
+    _, challenge = pkce()
+    q = dict(response_type="code", client_id=client_id, redirect_uri="http://127.0.0.1/cb", state="s",
+             code_challenge=challenge, code_challenge_method="S256", scope="openid")
+    with httpx.Client(follow_redirects=False, trust_env=False) as c:
+        txn = txn_of(c.get(iss + "/oauth/authorize", params=q).text)
+        texts = []
+        for email in ("grace@example.com", "nobody@example.com"):
+            for _ in range(2):
+                r = c.post(iss + "/oauth/login", data={"txn": txn, "email": email, "password": "wrong wrong"})
+                assert r.status_code == 401 and "location" not in r.headers
+                texts.append(re.search(r'role="alert">([^<]+)<', r.text).group(1))
+        assert len(set(texts)) == 1, texts  # unknown and known accounts read the same
+        for _ in range(2):
+            c.post(iss + "/oauth/login", data={"txn": txn, "email": "grace@example.com", "password": "wrong wrong"})
+        # Now even the right password is refused, for this address in this zone.
+        r = c.post(iss + "/oauth/login", data={"txn": txn, "email": "grace@example.com", "password": "the right one"})
+        assert r.status_code == 401 and "Too many failed attempts" in r.text, r.text[:300]
