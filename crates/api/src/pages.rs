@@ -323,6 +323,18 @@ async fn zone_page(state: &AppState, zone_id: &str) -> Result<Arc<Zone>, Respons
     }
 }
 
+/// The page's zone and its parameters (query or form), or the page to show
+/// instead.
+async fn zone_and_form(
+    state: &AppState,
+    zone_id: &str,
+    params: &[u8],
+) -> Result<(Arc<Zone>, Form), Box<Response>> {
+    let zone = zone_page(state, zone_id).await.map_err(Box::new)?;
+    let form = Form::parse(params).map_err(|e| Box::new(bad_form(&e)))?;
+    Ok((zone, form))
+}
+
 fn bad_form(e: &keyzone_oauth::OAuthError) -> Response {
     page(
         StatusCode::BAD_REQUEST,
@@ -338,13 +350,9 @@ async fn authorize(
     peer: Option<std::net::SocketAddr>,
     params: &[u8],
 ) -> Response {
-    let zone = match zone_page(state, zone_id).await {
-        Ok(z) => z,
-        Err(r) => return r,
-    };
-    let form = match Form::parse(params) {
-        Ok(f) => f,
-        Err(e) => return bad_form(&e),
+    let (zone, form) = match zone_and_form(state, zone_id, params).await {
+        Ok(v) => v,
+        Err(r) => return *r,
     };
     let outcome = state
         .tokens
@@ -384,13 +392,9 @@ async fn sign_in(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let zone = match zone_page(&state, &zone_id).await {
-        Ok(z) => z,
-        Err(r) => return r,
-    };
-    let form = match Form::parse(&body) {
-        Ok(f) => f,
-        Err(e) => return bad_form(&e),
+    let (zone, form) = match zone_and_form(&state, &zone_id, &body).await {
+        Ok(v) => v,
+        Err(r) => return *r,
     };
     let field = |n: &str| form.one(n).ok().flatten().unwrap_or("");
     let outcome = state
@@ -413,13 +417,9 @@ async fn logout(
     peer: Option<std::net::SocketAddr>,
     params: &[u8],
 ) -> Response {
-    let zone = match zone_page(state, zone_id).await {
-        Ok(z) => z,
-        Err(r) => return r,
-    };
-    let form = match Form::parse(params) {
-        Ok(f) => f,
-        Err(e) => return bad_form(&e),
+    let (zone, form) = match zone_and_form(state, zone_id, params).await {
+        Ok(v) => v,
+        Err(r) => return *r,
     };
     let outcome = state
         .tokens
@@ -458,14 +458,11 @@ async fn consent_page(
     headers: HeaderMap,
     uri: axum::http::Uri,
 ) -> Response {
-    let zone = match zone_page(&state, &zone_id).await {
-        Ok(z) => z,
-        Err(r) => return r,
-    };
-    let form = match Form::parse(uri.query().unwrap_or("").as_bytes()) {
-        Ok(f) => f,
-        Err(e) => return bad_form(&e),
-    };
+    let (zone, form) =
+        match zone_and_form(&state, &zone_id, uri.query().unwrap_or("").as_bytes()).await {
+            Ok(v) => v,
+            Err(r) => return *r,
+        };
     let txn = form.one("txn").ok().flatten().unwrap_or("");
     let outcome = state
         .tokens
@@ -482,14 +479,11 @@ async fn sign_up_form(
     headers: HeaderMap,
     uri: axum::http::Uri,
 ) -> Response {
-    let zone = match zone_page(&state, &zone_id).await {
-        Ok(z) => z,
-        Err(r) => return r,
-    };
-    let form = match Form::parse(uri.query().unwrap_or("").as_bytes()) {
-        Ok(f) => f,
-        Err(e) => return bad_form(&e),
-    };
+    let (zone, form) =
+        match zone_and_form(&state, &zone_id, uri.query().unwrap_or("").as_bytes()).await {
+            Ok(v) => v,
+            Err(r) => return *r,
+        };
     let txn = form.one("txn").ok().flatten().unwrap_or("");
     let outcome = state
         .tokens
@@ -506,13 +500,9 @@ async fn sign_up(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let zone = match zone_page(&state, &zone_id).await {
-        Ok(z) => z,
-        Err(r) => return r,
-    };
-    let form = match Form::parse(&body) {
-        Ok(f) => f,
-        Err(e) => return bad_form(&e),
+    let (zone, form) = match zone_and_form(&state, &zone_id, &body).await {
+        Ok(v) => v,
+        Err(r) => return *r,
     };
     let field = |n: &str| form.one(n).ok().flatten().unwrap_or("");
     let outcome = state
@@ -536,13 +526,9 @@ async fn consent(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let zone = match zone_page(&state, &zone_id).await {
-        Ok(z) => z,
-        Err(r) => return r,
-    };
-    let form = match Form::parse(&body) {
-        Ok(f) => f,
-        Err(e) => return bad_form(&e),
+    let (zone, form) = match zone_and_form(&state, &zone_id, &body).await {
+        Ok(v) => v,
+        Err(r) => return *r,
     };
     let allow = form.one("decision").ok().flatten() == Some("allow");
     let txn = form.one("txn").ok().flatten().unwrap_or("");

@@ -217,6 +217,23 @@ fn refused(status: u16, title: &'static str, message: impl Into<String>) -> Outc
     })
 }
 
+/// A transaction that is stale, forged or from another browser.
+fn expired() -> Outcome {
+    refused(
+        400,
+        "This sign-in has expired",
+        "Go back to the application and start signing in again.",
+    )
+}
+
+fn not_signed_in() -> Outcome {
+    refused(
+        400,
+        "You are not signed in",
+        "Go back to the application and start signing in again.",
+    )
+}
+
 /// `{redirect_uri}?…` with the parameters appended (RFC 6749 §4.1.2).
 fn redirect_with(redirect_uri: &str, params: &[(&str, &str)]) -> String {
     let mut out = String::from(redirect_uri);
@@ -860,11 +877,7 @@ impl TokenService {
         password: &str,
     ) -> Result<Outcome, OAuthError> {
         let Some(req) = self.open_transaction(zone, browser, txn).await else {
-            return Ok(refused(
-                400,
-                "This sign-in has expired",
-                "Go back to the application and start signing in again.",
-            ));
+            return Ok(expired());
         };
         let email = normalize_email(email);
         let again = |error: &'static str| {
@@ -959,11 +972,7 @@ impl TokenService {
     /// lets people sign up themselves (`requires_invitation: false`).
     pub async fn sign_up_form(&self, zone: &Zone, browser: &Browser, txn: &str) -> Outcome {
         let Some(req) = self.open_transaction(zone, browser, txn).await else {
-            return refused(
-                400,
-                "This sign-in has expired",
-                "Go back to the application and start signing in again.",
-            );
+            return expired();
         };
         if zone.requires_invitation {
             return refused(
@@ -992,11 +1001,7 @@ impl TokenService {
     ) -> Outcome {
         let result = async {
             let Some(req) = self.open_transaction(zone, browser, txn).await else {
-                return Ok(refused(
-                    400,
-                    "This sign-in has expired",
-                    "Go back to the application and start signing in again.",
-                ));
+                return Ok(expired());
             };
             if zone.requires_invitation {
                 return Ok(refused(
@@ -1046,22 +1051,14 @@ impl TokenService {
         let result = async {
             let Some((session, _)) = self.session_user(zone, browser.session.as_deref()).await?
             else {
-                return Ok(refused(
-                    400,
-                    "You are not signed in",
-                    "Go back to the application and start signing in again.",
-                ));
+                return Ok(not_signed_in());
             };
             let bound = Browser {
                 browser_id: Some(session.id.to_string()),
                 ..Browser::default()
             };
             let Some(req) = self.open_transaction(zone, &bound, txn).await else {
-                return Ok(refused(
-                    400,
-                    "This sign-in has expired",
-                    "Go back to the application and start signing in again.",
-                ));
+                return Ok(expired());
             };
             Ok(Outcome::step(Step::Consent {
                 txn: txn.to_owned(),
@@ -1082,22 +1079,14 @@ impl TokenService {
         let result = async {
             let Some((session, user)) = self.session_user(zone, browser.session.as_deref()).await?
             else {
-                return Ok(refused(
-                    400,
-                    "You are not signed in",
-                    "Go back to the application and start signing in again.",
-                ));
+                return Ok(not_signed_in());
             };
             let bound = Browser {
                 browser_id: Some(session.id.to_string()),
                 ..Browser::default()
             };
             let Some(req) = self.open_transaction(zone, &bound, txn).await else {
-                return Ok(refused(
-                    400,
-                    "This sign-in has expired",
-                    "Go back to the application and start signing in again.",
-                ));
+                return Ok(expired());
             };
             if !allow {
                 return Ok(self.redirect_error(
