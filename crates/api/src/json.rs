@@ -99,6 +99,15 @@ fn body_timed_out(e: &axum::extract::rejection::BytesRejection) -> bool {
 }
 
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Every body of this API is an object; serde would also build a struct
+    // from an array of its fields in order, which no client means.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::BadRequest,
+            "the request body must be a JSON object",
+        ));
+    }
     // Only a body that escapes a control character can hold one (JSON
     // refuses them raw); the common case pays one scan for a backslash-u.
     if bytes.windows(2).any(|w| w == b"\\u") {
@@ -174,6 +183,10 @@ mod tests {
         assert_eq!(e.details[0].field, "name");
         let e = parse::<Body>(br#"{"name":"x","inner":{}}"#).unwrap_err();
         assert_eq!(e.details[0].field, "inner.enabled");
+        // A struct is never read from an array of its fields.
+        let e = parse::<Body>(br#" ["x", {"enabled": true}]"#).unwrap_err();
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        assert_eq!(e.message, "the request body must be a JSON object");
         let e = parse::<Body>(b"{").unwrap_err();
         assert_eq!(e.code, ErrorCode::BadRequest);
         assert!(parse::<Body>(br#"{"name":"x","extra":1}"#).is_ok());
