@@ -282,7 +282,7 @@ fn show(state: &AppState, zone: &Zone, outcome: Outcome) -> Response {
             }
             with_page_headers(r)
         }
-        Step::Refused {
+        Step::Message {
             status,
             title,
             message,

@@ -178,8 +178,9 @@ pub enum Step {
     },
     /// 303 to the client (a code or an error), always with `state` and `iss`.
     Redirect(String),
-    /// An error page; never a redirect.
-    Refused {
+    /// A page with a message: an error (never a redirect) or a notice
+    /// such as "signed out".
+    Message {
         status: u16,
         title: &'static str,
         message: String,
@@ -210,7 +211,7 @@ impl Outcome {
 }
 
 fn refused(status: u16, title: &'static str, message: impl Into<String>) -> Outcome {
-    Outcome::step(Step::Refused {
+    Outcome::step(Step::Message {
         status,
         title,
         message: message.into(),
@@ -1188,7 +1189,7 @@ impl TokenService {
                     let params: Vec<(&str, &str)> = state.map(|s| ("state", s)).into_iter().collect();
                     Step::Redirect(redirect_with(&uri, &params))
                 }
-                None => Step::Refused {
+                None => Step::Message {
                     status: 200,
                     title: "Signed out",
                     message: "You are signed out of this zone.".into(),
