@@ -72,6 +72,9 @@ GRANT_CODE = "authorization_code"
 GRANT_REFRESH = "refresh_token"
 # The MCP test's resource lifetime: the access token expires while the MCP session is open.
 SHORT_LIFETIME_S = 3
+# The short node's refresh tokens die after this long unused, and it grants no reuse grace.
+SHORT_REFRESH_IDLE_S = 6
+SHORT_BROWSER_SESSION_S = 600
 # A rotated-out refresh token used again must be refused once the (short) reuse grace window is over.
 REUSE_DETECTED_WITHIN_S = 20.0
 
@@ -577,6 +580,10 @@ def short_node(server, database_url, sign_in_built):
     env = keyzone_env(port=port, data_dir=server.tmp_dir / "data", api_key=server.api_key, public_url=base_url,
                       kms_endpoint=server.kms_endpoint, database_url=database_url)
     env["KEYZONE_ACCESS_TOKEN_MAX_LIFETIME_SECS"] = str(SHORT_LIFETIME_S)
+    # The sign-in lifetimes are deployment settings too (docs/configuration.md): short here so a test watches them.
+    env["KEYZONE_REFRESH_TOKEN_IDLE_LIFETIME_SECS"] = str(SHORT_REFRESH_IDLE_S)
+    env["KEYZONE_REFRESH_TOKEN_REUSE_GRACE_SECS"] = "0"
+    env["KEYZONE_BROWSER_SESSION_LIFETIME_SECS"] = str(SHORT_BROWSER_SESSION_S)
     env["KEYZONE_MASTER_KEY_FILE"] = str(server.tmp_dir / "data" / "master.key")
     proc = spawn([str(keyzone_bin()), "serve"], env, server.tmp_dir, server.tmp_dir / "short.stdout.log",
                  server.tmp_dir / "short.stderr.log")
@@ -590,6 +597,33 @@ def short_node(server, database_url, sign_in_built):
             yield Node(node_server, api, raw)
     finally:
         stop(proc)
+
+
+def test_sign_in_lifetimes_are_deployment_settings(short_node):
+    """`refresh_token_idle_lifetime_secs`, `refresh_token_reuse_grace_secs` and `browser_session_lifetime_secs` take
+    effect: the browser-session cookie lives as long as configured, a rotated-out token is reuse at once (no grace),
+    and a refresh token left unused longer than the idle lifetime is dead."""
+    lz = make_login_zone(short_node.client, short_node.http, short_node.server)
+    b = new_browser()
+    try:
+        body, _ = sign_in_and_redeem(lz, b)
+        session_cookies = [c for c in b.cookies.jar if c.name == "kz_session"]
+        assert session_cookies, "expected the kz_session cookie after signing in"
+        remaining = session_cookies[0].expires - time.time()
+        assert SHORT_BROWSER_SESSION_S - 30 < remaining <= SHORT_BROWSER_SESSION_S + 1, (
+            f"expected the browser session cookie to live {SHORT_BROWSER_SESSION_S}s "
+            f"(browser_session_lifetime_secs), it lives {remaining:.0f}s")
+        b1 = assert_token_response(refresh(lz, body["refresh_token"]), lz, context="first refresh")
+        assert_invalid_grant(refresh(lz, body["refresh_token"]),
+                             "a rotated-out refresh token reused at once with refresh_token_reuse_grace_secs=0")
+        assert_invalid_grant(refresh(lz, b1["refresh_token"]), "the newest token after reuse (family revoked)")
+
+        body2, _ = sign_in_and_redeem(lz, b)
+        time.sleep(SHORT_REFRESH_IDLE_S + 1.5)
+        assert_invalid_grant(refresh(lz, body2["refresh_token"]),
+                             f"a refresh token unused for more than refresh_token_idle_lifetime_secs={SHORT_REFRESH_IDLE_S}")
+    finally:
+        b.close()
 
 
 def test_mcp_sdk_client_signs_in_consents_calls_tool_and_refreshes(short_node):

@@ -304,7 +304,7 @@ fn show(state: &AppState, zone: &Zone, outcome: Outcome) -> Response {
             &issuer,
             SESSION_COOKIE,
             &s,
-            keyzone_authserver::signin::BROWSER_SESSION_LIFETIME_SECS,
+            state.tokens.session_lifetimes().browser_session_secs,
         );
     }
     res

@@ -39,7 +39,8 @@ use subtle::ConstantTimeEq;
 pub const TRANSACTION_LIFETIME_SECS: u64 = 600;
 /// RFC 6749 §4.1.2: codes are short-lived and single-use.
 pub const CODE_LIFETIME_SECS: u64 = 60;
-/// A browser session (the sign-in a person is not asked for again).
+/// Default lifetime of a browser session (the sign-in a person is not asked
+/// for again); see [`crate::token::SessionLifetimes`].
 pub const BROWSER_SESSION_LIFETIME_SECS: u64 = 12 * 3600;
 /// Failed sign-ins tolerated per account and per client address in a
 /// window before further attempts are refused for the rest of it.
@@ -951,7 +952,7 @@ impl TokenService {
             session_data: None,
             authenticated_at: Some(now),
             expires_at: Timestamp::from_micros(
-                now.as_micros() + (BROWSER_SESSION_LIFETIME_SECS * 1_000_000) as i64,
+                now.as_micros() + (self.lifetimes.browser_session_secs * 1_000_000) as i64,
             ),
             created_at: now,
             updated_at: now,

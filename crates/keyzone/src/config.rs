@@ -120,6 +120,43 @@ pub struct SettingsArgs {
         hide_env_values = true
     )]
     pub key_maintenance_interval_secs: Option<u64>,
+    /// Seconds a browser sign-in lasts: within it the zone does not ask the
+    /// person to sign in again [default: 43200, 12 hours].
+    #[arg(
+        long,
+        env = "KEYZONE_BROWSER_SESSION_LIFETIME_SECS",
+        global = true,
+        hide_env_values = true
+    )]
+    pub browser_session_lifetime_secs: Option<u64>,
+    /// Seconds a refresh token may go unused before it is dead
+    /// [default: 1209600, 14 days].
+    #[arg(
+        long,
+        env = "KEYZONE_REFRESH_TOKEN_IDLE_LIFETIME_SECS",
+        global = true,
+        hide_env_values = true
+    )]
+    pub refresh_token_idle_lifetime_secs: Option<u64>,
+    /// Seconds a refresh-token session lasts however often it is used;
+    /// then the person signs in again [default: 2592000, 30 days].
+    #[arg(
+        long,
+        env = "KEYZONE_REFRESH_TOKEN_ABSOLUTE_LIFETIME_SECS",
+        global = true,
+        hide_env_values = true
+    )]
+    pub refresh_token_absolute_lifetime_secs: Option<u64>,
+    /// Seconds in which a rotated-out refresh token presented again gets a
+    /// fresh token (a client's concurrent or retried refresh) instead of
+    /// revoking the whole family; 0 for no grace [default: 10].
+    #[arg(
+        long,
+        env = "KEYZONE_REFRESH_TOKEN_REUSE_GRACE_SECS",
+        global = true,
+        hide_env_values = true
+    )]
+    pub refresh_token_reuse_grace_secs: Option<u64>,
     /// Let outbound fetches (JWKS, discovery, client identity documents)
     /// reach loopback and private addresses over plain http. For
     /// development and tests only: it turns the SSRF guard off
@@ -185,6 +222,10 @@ struct FileSettings {
     aws_kms_endpoint: Option<String>,
     signing_key_rotation_days: Option<u32>,
     key_maintenance_interval_secs: Option<u64>,
+    browser_session_lifetime_secs: Option<u64>,
+    refresh_token_idle_lifetime_secs: Option<u64>,
+    refresh_token_absolute_lifetime_secs: Option<u64>,
+    refresh_token_reuse_grace_secs: Option<u64>,
     outbound_allow_private: Option<bool>,
     http_header_timeout_secs: Option<u64>,
     http_body_timeout_secs: Option<u64>,
@@ -254,6 +295,8 @@ pub struct Config {
     /// `None`: no scheduled rotation.
     pub signing_key_rotation: Option<std::time::Duration>,
     pub key_maintenance_interval: std::time::Duration,
+    /// How long people stay signed in (browser sessions, refresh tokens).
+    pub session_lifetimes: keyzone_authserver::token::SessionLifetimes,
     /// Development and tests only: outbound fetches may reach private
     /// addresses and plain http.
     pub outbound_allow_private: bool,
@@ -380,6 +423,49 @@ impl Config {
         if maintenance == 0 {
             bail!("key_maintenance_interval_secs must be at least 1");
         }
+        let defaults = keyzone_authserver::token::SessionLifetimes::default();
+        let session_lifetimes = keyzone_authserver::token::SessionLifetimes {
+            browser_session_secs: args
+                .browser_session_lifetime_secs
+                .or(file.browser_session_lifetime_secs)
+                .unwrap_or(defaults.browser_session_secs),
+            refresh_idle_secs: args
+                .refresh_token_idle_lifetime_secs
+                .or(file.refresh_token_idle_lifetime_secs)
+                .unwrap_or(defaults.refresh_idle_secs),
+            refresh_absolute_secs: args
+                .refresh_token_absolute_lifetime_secs
+                .or(file.refresh_token_absolute_lifetime_secs)
+                .unwrap_or(defaults.refresh_absolute_secs),
+            refresh_reuse_grace_secs: args
+                .refresh_token_reuse_grace_secs
+                .or(file.refresh_token_reuse_grace_secs)
+                .unwrap_or(defaults.refresh_reuse_grace_secs),
+        };
+        // A zero lifetime would end every sign-in as it starts; ten years
+        // keeps the timestamp arithmetic far from overflow.
+        const TEN_YEARS: u64 = 10 * 365 * 86_400;
+        for (name, v) in [
+            (
+                "browser_session_lifetime_secs",
+                session_lifetimes.browser_session_secs,
+            ),
+            (
+                "refresh_token_idle_lifetime_secs",
+                session_lifetimes.refresh_idle_secs,
+            ),
+            (
+                "refresh_token_absolute_lifetime_secs",
+                session_lifetimes.refresh_absolute_secs,
+            ),
+        ] {
+            if v == 0 || v > TEN_YEARS {
+                bail!("{name} must be between 1 and {TEN_YEARS} seconds");
+            }
+        }
+        if session_lifetimes.refresh_reuse_grace_secs > 3600 {
+            bail!("refresh_token_reuse_grace_secs must be at most 3600");
+        }
         let header_timeout = args
             .http_header_timeout_secs
             .or(file.http_header_timeout_secs)
@@ -412,6 +498,7 @@ impl Config {
             signing_key_rotation: (rotation_days > 0)
                 .then(|| std::time::Duration::from_secs(u64::from(rotation_days) * 86_400)),
             key_maintenance_interval: std::time::Duration::from_secs(maintenance),
+            session_lifetimes,
             outbound_allow_private: args
                 .outbound_allow_private
                 .or(file.outbound_allow_private)
@@ -514,6 +601,15 @@ impl Config {
             "key_maintenance_interval_secs = {}\n",
             self.key_maintenance_interval.as_secs()
         ));
+        let l = &self.session_lifetimes;
+        out.push_str(&format!(
+            "browser_session_lifetime_secs = {}\nrefresh_token_idle_lifetime_secs = {}\n\
+             refresh_token_absolute_lifetime_secs = {}\nrefresh_token_reuse_grace_secs = {}\n",
+            l.browser_session_secs,
+            l.refresh_idle_secs,
+            l.refresh_absolute_secs,
+            l.refresh_reuse_grace_secs
+        ));
         out.push_str(&format!(
             "http_header_timeout_secs = {}\nhttp_body_timeout_secs = {}\nhttp_max_connections = {}\n",
             self.http.header_timeout.as_secs(),
@@ -541,6 +637,36 @@ mod tests {
         assert_eq!(c.public_url.as_str(), "http://127.0.0.1:8080/");
         assert_eq!(c.database_url.expose(), "sqlite://keyzone-data/keyzone.db");
         assert_eq!(c.log_format, LogFormat::Pretty);
+        assert_eq!(
+            c.session_lifetimes,
+            keyzone_authserver::token::SessionLifetimes::default()
+        );
+    }
+
+    #[test]
+    fn sign_in_lifetimes_come_from_the_file_and_flags() {
+        let file: FileSettings = toml::from_str(
+            "refresh_token_idle_lifetime_secs = 60\nbrowser_session_lifetime_secs = 600\n",
+        )
+        .unwrap();
+        let args = SettingsArgs {
+            refresh_token_idle_lifetime_secs: Some(30),
+            refresh_token_reuse_grace_secs: Some(0),
+            ..Default::default()
+        };
+        let c = Config::merge(args, file, None).unwrap();
+        let l = c.session_lifetimes;
+        assert_eq!(
+            (
+                l.refresh_idle_secs,
+                l.browser_session_secs,
+                l.refresh_reuse_grace_secs
+            ),
+            (30, 600, 0)
+        );
+        assert!(c
+            .render_redacted()
+            .contains("refresh_token_idle_lifetime_secs = 30\n"));
     }
 
     #[test]
@@ -577,6 +703,18 @@ mod tests {
             },
             SettingsArgs {
                 zone_domain: Some("a..b".into()),
+                ..Default::default()
+            },
+            SettingsArgs {
+                refresh_token_idle_lifetime_secs: Some(0),
+                ..Default::default()
+            },
+            SettingsArgs {
+                browser_session_lifetime_secs: Some(u64::MAX),
+                ..Default::default()
+            },
+            SettingsArgs {
+                refresh_token_reuse_grace_secs: Some(86_400),
                 ..Default::default()
             },
         ] {

@@ -536,6 +536,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     state
         .tokens
         .cap_access_token_lifetime(config.access_token_max_lifetime);
+    state.tokens.set_session_lifetimes(config.session_lifetimes);
     let state = Arc::new(state);
     let signing = state.signing.clone();
     let app = keyzone_api::router(state);

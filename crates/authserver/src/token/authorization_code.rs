@@ -28,15 +28,42 @@ use keyzone_oauth::{echo, ErrorCode, OAuthError};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-/// Lifetime of a refresh-token session (absolute): a person signs in again
-/// after this.
+/// Default lifetime of a refresh-token session (absolute): a person signs
+/// in again after this ([`SessionLifetimes::refresh_absolute_secs`]).
 pub const REFRESH_ABSOLUTE_LIFETIME_SECS: u64 = 30 * 86_400;
-/// A refresh token unused this long is dead (idle lifetime).
+/// Default idle lifetime: a refresh token unused this long is dead.
 pub const REFRESH_IDLE_LIFETIME_SECS: u64 = 14 * 86_400;
-/// A rotated-out refresh token presented again within this window is a
-/// client's concurrent or retried refresh, not a theft: it gets a fresh
-/// token instead of revoking the family.
+/// Default reuse grace: a rotated-out refresh token presented again within
+/// this window is a client's concurrent or retried refresh, not a theft: it
+/// gets a fresh token instead of revoking the family.
 pub const REFRESH_REUSE_GRACE_SECS: u64 = 10;
+
+/// How long people stay signed in: deployment settings
+/// (docs/configuration.md, `browser_session_lifetime_secs` and
+/// `refresh_token_*`), the same for every zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionLifetimes {
+    /// The browser session (the `kz_session` cookie and its record).
+    pub browser_session_secs: u64,
+    /// A refresh token unused this long is dead.
+    pub refresh_idle_secs: u64,
+    /// A refresh-token session ends this long after it began, however
+    /// often it is used.
+    pub refresh_absolute_secs: u64,
+    /// See [`REFRESH_REUSE_GRACE_SECS`].
+    pub refresh_reuse_grace_secs: u64,
+}
+
+impl Default for SessionLifetimes {
+    fn default() -> Self {
+        Self {
+            browser_session_secs: crate::signin::BROWSER_SESSION_LIFETIME_SECS,
+            refresh_idle_secs: REFRESH_IDLE_LIFETIME_SECS,
+            refresh_absolute_secs: REFRESH_ABSOLUTE_LIFETIME_SECS,
+            refresh_reuse_grace_secs: REFRESH_REUSE_GRACE_SECS,
+        }
+    }
+}
 /// ID tokens live as long as an access token by default.
 pub const ID_TOKEN_LIFETIME_SECS: u64 = 3600;
 
@@ -208,7 +235,9 @@ impl TokenService {
             .ok_or_else(|| invalid_grant("the refresh token is not valid"))?;
         if let Some(rotated) = stored.rotated_at {
             let age = now.saturating_sub((rotated.as_micros() / 1_000_000) as u64);
-            if age > REFRESH_REUSE_GRACE_SECS {
+            let grace = self.lifetimes.refresh_reuse_grace_secs;
+            // Whole seconds: with no grace configured, any reuse counts.
+            if grace == 0 || age > grace {
                 // Reuse of a rotated-out token: someone else may hold the
                 // family; revoke all of it.
                 let _ = self
@@ -385,7 +414,7 @@ impl TokenService {
             name: None,
             session_data: None,
             authenticated_at: web.authenticated_at,
-            expires_at: ts(now_secs() + REFRESH_ABSOLUTE_LIFETIME_SECS),
+            expires_at: ts(now_secs() + self.lifetimes.refresh_absolute_secs),
             created_at: now,
             updated_at: now,
         };
@@ -412,7 +441,7 @@ impl TokenService {
                 session,
                 &data,
                 ts(now),
-                ts(now + REFRESH_IDLE_LIFETIME_SECS),
+                ts(now + self.lifetimes.refresh_idle_secs),
             )
             .await
             .map_err(|e| internal(e.into()))?;

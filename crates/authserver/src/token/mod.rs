@@ -16,7 +16,8 @@ pub(crate) mod issuance;
 mod token_exchange;
 
 pub use authorization_code::{
-    REFRESH_ABSOLUTE_LIFETIME_SECS, REFRESH_IDLE_LIFETIME_SECS, REFRESH_REUSE_GRACE_SECS,
+    SessionLifetimes, REFRESH_ABSOLUTE_LIFETIME_SECS, REFRESH_IDLE_LIFETIME_SECS,
+    REFRESH_REUSE_GRACE_SECS,
 };
 pub use token_exchange::{TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_JWT, TOKEN_TYPE_SUBSTITUTE_USER};
 
@@ -94,6 +95,7 @@ pub struct TokenService {
     pub(crate) layout: IssuerLayout,
     /// A deployment-wide cap on access-token lifetimes (seconds).
     pub(crate) max_lifetime: Option<u64>,
+    pub(crate) lifetimes: SessionLifetimes,
 }
 
 impl TokenService {
@@ -111,7 +113,17 @@ impl TokenService {
             policy: d.policy,
             layout: d.layout,
             max_lifetime: None,
+            lifetimes: SessionLifetimes::default(),
         }
+    }
+
+    /// Sets how long people stay signed in (deployment settings).
+    pub fn set_session_lifetimes(&mut self, lifetimes: SessionLifetimes) {
+        self.lifetimes = lifetimes;
+    }
+
+    pub fn session_lifetimes(&self) -> SessionLifetimes {
+        self.lifetimes
     }
 
     /// Caps every access token's lifetime (the deployment setting
