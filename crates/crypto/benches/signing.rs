@@ -1,7 +1,9 @@
 //! Signing throughput per algorithm, through the code path the token
 //! endpoint uses (`jwt::sign_parts` with a pre-parsed key and a pre-encoded
 //! header). Not a test: run `cargo bench -p keyzone-crypto` on a release
-//! build and record the numbers in docs/benchmarks.md.
+//! build and record the numbers in docs/benchmarks.md. It ends with the cost
+//! of one password check (argon2id with the parameters sign-in uses), the
+//! work a sign-in adds to its request.
 
 use keyzone_crypto::{b64url, jwt, Algorithm, SigningKey};
 use std::time::{Duration, Instant};
@@ -46,4 +48,21 @@ fn main() {
             secs * 1e6 / n as f64
         );
     }
+    let phc = keyzone_crypto::password::hash("correct horse battery staple");
+    assert!(keyzone_crypto::password::verify(
+        "correct horse battery staple",
+        &phc
+    ));
+    let checks = 20;
+    let start = Instant::now();
+    for _ in 0..checks {
+        std::hint::black_box(keyzone_crypto::password::verify(
+            "correct horse battery staple",
+            &phc,
+        ));
+    }
+    println!(
+        "password check (argon2id): {:.1} ms",
+        start.elapsed().as_secs_f64() * 1e3 / checks as f64
+    );
 }
