@@ -30,6 +30,7 @@ import base64
 import difflib
 import hashlib
 import json
+import re
 import secrets
 import threading
 import time
@@ -622,6 +623,30 @@ def test_sign_in_lifetimes_are_deployment_settings(short_node):
         time.sleep(SHORT_REFRESH_IDLE_S + 1.5)
         assert_invalid_grant(refresh(lz, body2["refresh_token"]),
                              f"a refresh token unused for more than refresh_token_idle_lifetime_secs={SHORT_REFRESH_IDLE_S}")
+    finally:
+        b.close()
+
+
+def test_failed_sign_ins_are_throttled_across_nodes(server, short_node):
+    """The failed-sign-in throttle is kept in the database: five failures through one node, and the right password is
+    refused through another node of the same deployment too."""
+    lz = make_login_zone(short_node.client, short_node.http, short_node.server)
+    a = authz(lz)
+    main_url = a.url.replace(short_node.server.base_url, server.base_url, 1)
+    with httpx.Client(follow_redirects=False, trust_env=False) as c:
+        page = c.get(main_url)
+        assert page.status_code == 200, page.text[:300]
+        txn = re.search(r'name="txn" value="([^"]+)"', page.text).group(1)
+        for _ in range(5):
+            r = c.post(f"{server.base_url}/z/{lz.zone_id}/oauth/login",
+                       data={"txn": txn, "email": lz.email, "password": "not the password"})
+            assert r.status_code == 401, r.text[:300]
+    b = new_browser()
+    try:
+        with pytest.raises(LoginStopped) as stopped:
+            drive(lz, b, a)
+        assert "Too many failed attempts" in str(stopped.value) or any(
+            "Too many failed attempts" in (st.html or "") for st in stopped.value.steps), stopped.value
     finally:
         b.close()
 

@@ -19,7 +19,7 @@
 use crate::token::{internal, now_secs, TokenService};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use keyzone_core::store::SecretDigest;
+use keyzone_core::store::{SecretDigest, StoreError};
 use keyzone_domain::directory::{Consent, CredentialKind};
 use keyzone_domain::identity::{Session, SessionKind, User, UserStatus};
 use keyzone_domain::zone::Zone;
@@ -29,10 +29,8 @@ use keyzone_oauth::{echo, ErrorCode, OAuthError};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use subtle::ConstantTimeEq;
 
 /// How long a sign-in transaction (an open sign-in or consent page) lives.
@@ -283,41 +281,6 @@ fn redirect_matches(registered: &str, given: &str, any_port: bool) -> bool {
         && r.host_str() == g.host_str()
         && r.path() == g.path()
         && r.query() == g.query()
-}
-
-/// Failed sign-ins per account and per address on this node.
-#[derive(Default)]
-pub(crate) struct Throttle {
-    failures: Mutex<HashMap<String, (u32, Instant)>>,
-}
-
-impl Throttle {
-    fn blocked(&self, keys: &[String]) -> bool {
-        let map = self.failures.lock().expect("throttle lock");
-        keys.iter().any(|k| {
-            map.get(k).is_some_and(|(n, since)| {
-                *n >= MAX_FAILED_SIGN_INS && since.elapsed() < FAILED_SIGN_IN_WINDOW
-            })
-        })
-    }
-
-    fn fail(&self, keys: &[String]) {
-        let mut map = self.failures.lock().expect("throttle lock");
-        if map.len() > 100_000 {
-            map.retain(|_, (_, since)| since.elapsed() < FAILED_SIGN_IN_WINDOW);
-        }
-        for k in keys {
-            let e = map.entry(k.clone()).or_insert((0, Instant::now()));
-            if e.1.elapsed() >= FAILED_SIGN_IN_WINDOW {
-                *e = (0, Instant::now());
-            }
-            e.0 += 1;
-        }
-    }
-
-    fn succeed(&self, account: &str) {
-        self.failures.lock().expect("throttle lock").remove(account);
-    }
 }
 
 /// Email addresses compare case-insensitively and without surrounding space.
@@ -891,12 +854,20 @@ impl TokenService {
                 sign_up: !zone.requires_invitation,
             })
         };
-        let account = format!("{}/{}", zone.id, email);
-        let mut keys = vec![account.clone()];
+        // Throttled in the database, so every node counts together; the
+        // keys are digests (an unknown account's email is not kept).
+        let account = digest(&format!("account:{email}"));
+        let mut keys = vec![account];
         if let Some(a) = browser.address {
-            keys.push(format!("{}/{a}", zone.id));
+            keys.push(digest(&format!("address:{a}")));
         }
-        if self.throttle.blocked(&keys) {
+        let now = Timestamp::now();
+        let failures = self
+            .signin
+            .sign_in_failures(&zone.id, &keys, now)
+            .await
+            .map_err(|e| internal(e.into()))?;
+        if failures >= u64::from(MAX_FAILED_SIGN_INS) {
             return Ok(again(
                 "Too many failed attempts. Wait a few minutes, then try again.",
             ));
@@ -906,22 +877,38 @@ impl TokenService {
             .local_user_by_email(&zone.id, &email)
             .await
             .map_err(|e| internal(e.into()))?;
-        // The same work whether or not the account exists (no enumeration).
-        let user = match found {
-            Some((user, Some(hash))) if keyzone_crypto::password::verify(password, &hash) => {
+        // The same work whether or not the account exists (no enumeration),
+        // on a blocking thread: ~30 ms of argon2 must not stall the runtime.
+        let password = password.to_owned();
+        let user = tokio::task::spawn_blocking(move || match found {
+            Some((user, Some(hash))) if keyzone_crypto::password::verify(&password, &hash) => {
                 Some(user)
             }
             Some(_) => None,
             None => {
-                keyzone_crypto::password::verify_nothing(password);
+                keyzone_crypto::password::verify_nothing(&password);
                 None
             }
-        };
+        })
+        .await
+        .map_err(|_| OAuthError::server_error())?;
         let Some(user) = user.filter(|u| u.status == UserStatus::Active) else {
-            self.throttle.fail(&keys);
+            let window = FAILED_SIGN_IN_WINDOW.as_micros() as i64;
+            self.signin
+                .record_sign_in_failure(
+                    &zone.id,
+                    &keys,
+                    now,
+                    Timestamp::from_micros(now.as_micros() + window),
+                )
+                .await
+                .map_err(|e| internal(e.into()))?;
             return Ok(again("The email or password is incorrect."));
         };
-        self.throttle.succeed(&account);
+        self.signin
+            .clear_sign_in_failures(&zone.id, &account)
+            .await
+            .map_err(|e| internal(e.into()))?;
         self.start_session(zone, &req, &user).await
     }
 
@@ -1255,7 +1242,15 @@ impl TokenService {
             created_at: now,
             updated_at: now,
         };
-        let hash = password.map(keyzone_crypto::password::hash);
+        // argon2 on a blocking thread, not the runtime's.
+        let hash = match password.map(str::to_owned) {
+            Some(p) => Some(
+                tokio::task::spawn_blocking(move || keyzone_crypto::password::hash(&p))
+                    .await
+                    .map_err(|e| keyzone_core::CoreError::Internal(StoreError::Other(e.into())))?,
+            ),
+            None => None,
+        };
         self.signin
             .insert_user_with_password(&user, hash.as_deref(), name)
             .await?;

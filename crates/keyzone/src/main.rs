@@ -562,12 +562,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Scheduled signing-key rotation, clean-up of retired keys and of
-/// revocations of tokens that have expired anyway. Safe with
-/// several nodes: rotation is a compare-and-set in the store.
+/// Scheduled signing-key rotation, clean-up of retired keys, of
+/// revocations of tokens that have expired anyway and of closed sign-in
+/// throttle windows. Safe with several nodes: rotation is a
+/// compare-and-set in the store.
 async fn key_maintenance(
     signing: Arc<SigningKeys>,
-    revocations: Arc<Store>,
+    store: Arc<Store>,
     rotate_after: Option<std::time::Duration>,
     every: std::time::Duration,
 ) {
@@ -583,11 +584,18 @@ async fn key_maintenance(
             Err(e) => tracing::warn!(error = %e, "signing key maintenance failed"),
         }
         use keyzone_core::store::RevocationStore;
-        if let Err(e) = revocations
+        if let Err(e) = store
             .purge_revocations(keyzone_domain::Timestamp::now())
             .await
         {
             tracing::warn!(error = %e, "purging expired token revocations failed");
+        }
+        use keyzone_core::store::SignInThrottleStore;
+        if let Err(e) = store
+            .purge_sign_in_failures(keyzone_domain::Timestamp::now())
+            .await
+        {
+            tracing::warn!(error = %e, "purging closed sign-in throttle windows failed");
         }
     }
 }

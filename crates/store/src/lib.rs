@@ -16,6 +16,7 @@ mod secrets;
 mod signin;
 mod sql;
 pub mod testing;
+mod throttle;
 mod vault;
 mod zones;
 

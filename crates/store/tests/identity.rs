@@ -19,7 +19,8 @@ keyzone_store::store_tests!(
     users_filters_and_isolation,
     sessions_revoke_with_children,
     grants_status_and_filters,
-    sign_in_records_are_single_use_and_zone_scoped
+    sign_in_records_are_single_use_and_zone_scoped,
+    sign_in_failures_count_per_window_and_zone
 );
 
 async fn zone(store: &Store) -> ZoneId {
@@ -446,4 +447,102 @@ async fn sign_in_records_are_single_use_and_zone_scoped(store: &Store) {
         .unwrap();
     assert!(store.has_consent(&za, &ada.id, "ua:x", "k").await.unwrap());
     assert!(!store.has_consent(&zb, &ada.id, "ua:x", "k").await.unwrap());
+}
+
+/// Failed sign-ins count per key within a window, restart in a new window,
+/// clear on success, purge once closed; zone B's counts are its own.
+async fn sign_in_failures_count_per_window_and_zone(store: &Store) {
+    use keyzone_core::store::SignInThrottleStore;
+    let (za, zb) = (zone(store).await, zone(store).await);
+    let (account, address) = ([1u8; 32], [2u8; 32]);
+    let t = |s: i64| Timestamp::from_micros(s * 1_000_000);
+    assert_eq!(
+        store
+            .sign_in_failures(&za, &[account], t(100))
+            .await
+            .unwrap(),
+        0
+    );
+    for i in 0..3 {
+        store
+            .record_sign_in_failure(&za, &[account, address], t(100 + i), t(1_000))
+            .await
+            .unwrap();
+    }
+    store
+        .record_sign_in_failure(&za, &[address], t(110), t(1_010))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .sign_in_failures(&za, &[account], t(200))
+            .await
+            .unwrap(),
+        3
+    );
+    assert_eq!(
+        store
+            .sign_in_failures(&za, &[account, address], t(200))
+            .await
+            .unwrap(),
+        4,
+        "the most failures of any key"
+    );
+    assert_eq!(
+        store
+            .sign_in_failures(&zb, &[account, address], t(200))
+            .await
+            .unwrap(),
+        0,
+        "zone B sees none of zone A's failures"
+    );
+    // The window (ends at 1,000) closes: nothing counts, and the next
+    // failure opens a new window at 1.
+    assert_eq!(
+        store
+            .sign_in_failures(&za, &[account], t(1_000))
+            .await
+            .unwrap(),
+        0
+    );
+    store
+        .record_sign_in_failure(&za, &[account], t(1_001), t(2_000))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .sign_in_failures(&za, &[account], t(1_500))
+            .await
+            .unwrap(),
+        1
+    );
+    store
+        .record_sign_in_failure(&zb, &[account], t(1_001), t(2_000))
+        .await
+        .unwrap();
+    store.clear_sign_in_failures(&za, &account).await.unwrap();
+    assert_eq!(
+        store
+            .sign_in_failures(&za, &[account], t(1_500))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .sign_in_failures(&zb, &[account], t(1_500))
+            .await
+            .unwrap(),
+        1,
+        "clearing zone A's key leaves zone B's"
+    );
+    // Purging removes closed windows only.
+    assert!(store.purge_sign_in_failures(t(1_500)).await.unwrap() >= 1);
+    assert_eq!(
+        store
+            .sign_in_failures(&zb, &[account], t(1_500))
+            .await
+            .unwrap(),
+        1
+    );
 }

@@ -83,7 +83,6 @@ pub struct Dependencies {
 pub struct TokenService {
     pub(crate) store: Arc<dyn TokenStore>,
     pub(crate) signin: Arc<dyn SignInStores>,
-    pub(crate) throttle: crate::signin::Throttle,
     pub(crate) lookups: Lookups,
     pub(crate) assertion_keys: AssertionKeys,
     /// Workload logins recorded recently on this node.
@@ -104,7 +103,6 @@ impl TokenService {
             lookups: Lookups::new(d.store.clone()),
             store: d.store,
             signin: d.signin,
-            throttle: Default::default(),
             assertion_keys: AssertionKeys::new(DocumentCache::new(d.fetcher)),
             sessions_recorded: TtlCache::new(SESSION_RECORD_INTERVAL, SESSIONS_REMEMBERED),
             secrets: d.secrets,

@@ -104,6 +104,7 @@ mod revocations;
 mod secrets;
 mod signin;
 mod signing_keys;
+mod throttle;
 mod vault;
 mod zones;
 
@@ -115,6 +116,7 @@ pub use revocations::*;
 pub use secrets::*;
 pub use signin::*;
 pub use signing_keys::*;
+pub use throttle::*;
 pub use vault::*;
 pub use zones::*;
 
@@ -131,6 +133,7 @@ pub trait Stores:
     + IdentityStore
     + RevocationStore
     + SignInStore
+    + SignInThrottleStore
     + HealthCheck
     + 'static
 {
@@ -146,6 +149,7 @@ impl<T> Stores for T where
         + IdentityStore
         + RevocationStore
         + SignInStore
+        + SignInThrottleStore
         + HealthCheck
         + 'static
 {
