@@ -89,7 +89,7 @@ pub struct UserListResponse {
 pub struct UserAgentResponse {
     pub id: String,
     pub created_at: String,
-    /// The OAuth client_id (`ua:{sha256}`).
+    /// The OAuth client_id: `ua:{sha256}` for a dynamically registered client, the document URL for a client ID metadata document (CIMD) client.
     pub identifier: String,
     pub name: String,
     pub organization_id: String,

@@ -36,6 +36,7 @@ async fn document(state: &AppState, zone_id: &str, openid: bool) -> Response {
     let urls = state.layout.urls(&zone.id);
     let caps = Capabilities {
         dcr_enabled: zone.dcr_enabled,
+        cimd_enabled: zone.cimd.enabled,
         signing_algorithms: vec!["RS256", "ES256", "EdDSA"],
     };
     let doc = if openid {

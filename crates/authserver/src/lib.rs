@@ -11,6 +11,7 @@
 //! - a new client-authentication method: [`token::client_auth`];
 //! - a new outbound document: [`documents::DocumentCache`].
 
+pub mod cimd;
 pub mod documents;
 pub mod introspection;
 mod lookups;

@@ -85,6 +85,14 @@ pub(crate) struct AuthClient {
     pub application_id: Option<ApplicationId>,
 }
 
+/// Why a `client_id` may not use the authorization endpoint: an error
+/// page (never a redirect) with this title and message.
+#[derive(Debug, Clone)]
+pub(crate) struct ClientRefused {
+    pub title: &'static str,
+    pub message: String,
+}
+
 /// What a validated authorization request asked for; carried sealed in the
 /// transaction, then in the code.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -303,13 +311,23 @@ pub fn valid_email(email: &str) -> bool {
 
 impl TokenService {
     /// The client of an authorization request: a self-registered user agent
-    /// (`ua:…`) with the redirect URIs it registered, or an application's
-    /// `public` or `password` credential with the application's.
+    /// (`ua:…`) with the redirect URIs it registered, an application's
+    /// `public` or `password` credential with the application's, or an
+    /// unregistered URL, a client ID metadata document (`crate::cimd`).
     pub(crate) async fn auth_client(
         &self,
         zone: &Zone,
         client_id: &str,
-    ) -> Result<Option<AuthClient>, OAuthError> {
+    ) -> Result<Result<AuthClient, ClientRefused>, OAuthError> {
+        let unknown = || {
+            Ok(Err(ClientRefused {
+                title: "Unknown application",
+                message: format!(
+                    "{} is not an application that may sign people in to this zone.",
+                    echo(client_id)
+                ),
+            }))
+        };
         if client_id.starts_with("ua:") {
             let Some(ua) = self
                 .signin
@@ -317,7 +335,7 @@ impl TokenService {
                 .await
                 .map_err(|e| internal(e.into()))?
             else {
-                return Ok(None);
+                return unknown();
             };
             let meta = ua.metadata.clone().unwrap_or_default();
             let strings = |k: &str| -> Vec<String> {
@@ -331,7 +349,7 @@ impl TokenService {
                     .unwrap_or_default()
             };
             let grants = strings("grant_types");
-            return Ok(Some(AuthClient {
+            return Ok(Ok(AuthClient {
                 client_id: ua.identifier.clone(),
                 name: ua.name.clone(),
                 redirect_uris: strings("redirect_uris"),
@@ -345,12 +363,15 @@ impl TokenService {
             }));
         }
         let Some((credential, _)) = self.lookups.client(&zone.id, client_id).await? else {
-            return Ok(None);
+            if crate::cimd::is_url_client_id(client_id) {
+                return self.cimd_client(zone, client_id).await;
+            }
+            return unknown();
         };
         let public = match credential.kind {
             CredentialKind::Public => true,
             CredentialKind::Password => false,
-            _ => return Ok(None),
+            _ => return unknown(),
         };
         let Some(app) = self
             .signin
@@ -358,9 +379,9 @@ impl TokenService {
             .await
             .map_err(|e| internal(e.into()))?
         else {
-            return Ok(None);
+            return unknown();
         };
-        Ok(Some(AuthClient {
+        Ok(Ok(AuthClient {
             client_id: credential.identifier.clone(),
             name: app.name.clone(),
             redirect_uris: app.redirect_uris.clone().unwrap_or_default(),
@@ -499,15 +520,9 @@ impl TokenService {
                 "The request does not name an application (client_id).",
             ));
         };
-        let Some(client) = self.auth_client(zone, client_id).await? else {
-            return Ok(refused(
-                400,
-                "Unknown application",
-                format!(
-                    "{} is not an application that may sign people in to this zone.",
-                    echo(client_id)
-                ),
-            ));
+        let client = match self.auth_client(zone, client_id).await? {
+            Ok(c) => c,
+            Err(r) => return Ok(refused(400, r.title, r.message)),
         };
         let redirect_uri = match form.one("redirect_uri") {
             Ok(Some(r)) => r.to_owned(),
@@ -1146,7 +1161,7 @@ impl TokenService {
                     let registered = self
                         .auth_client(zone, id)
                         .await?
-                        .is_some_and(|c| c.post_logout_redirect_uris.iter().any(|u| u == uri));
+                        .is_ok_and(|c| c.post_logout_redirect_uris.iter().any(|u| u == uri));
                     if !registered {
                         return Ok(Outcome {
                             clear_session: true,

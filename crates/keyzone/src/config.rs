@@ -168,6 +168,16 @@ pub struct SettingsArgs {
         hide_env_values = true
     )]
     pub outbound_allow_private: Option<bool>,
+    /// A PEM file of CA certificates outbound fetches trust besides the
+    /// Mozilla roots: for tests and private PKI (e.g. a client metadata
+    /// document served with a test CA) [default: none].
+    #[arg(
+        long,
+        env = "KEYZONE_OUTBOUND_EXTRA_ROOT_CA",
+        global = true,
+        hide_env_values = true
+    )]
+    pub outbound_extra_root_ca: Option<PathBuf>,
     /// Seconds a connection may take to send a request's headers, and may
     /// stay idle between requests, before it is closed [default: 10].
     #[arg(
@@ -227,6 +237,7 @@ struct FileSettings {
     refresh_token_absolute_lifetime_secs: Option<u64>,
     refresh_token_reuse_grace_secs: Option<u64>,
     outbound_allow_private: Option<bool>,
+    outbound_extra_root_ca: Option<PathBuf>,
     http_header_timeout_secs: Option<u64>,
     http_body_timeout_secs: Option<u64>,
     http_max_connections: Option<usize>,
@@ -300,6 +311,9 @@ pub struct Config {
     /// Development and tests only: outbound fetches may reach private
     /// addresses and plain http.
     pub outbound_allow_private: bool,
+    /// Tests and private PKI: CA certificates (PEM) outbound fetches trust
+    /// besides the Mozilla roots.
+    pub outbound_extra_root_ca: Option<PathBuf>,
     /// Connection hygiene: header/idle and body timeouts, connection cap.
     pub http: keyzone_api::server::ConnectionLimits,
     /// Cap on access-token lifetimes, seconds.
@@ -483,7 +497,20 @@ impl Config {
                 "http_header_timeout_secs, http_body_timeout_secs and http_max_connections must be at least 1"
             );
         }
+        let outbound_extra_root_ca = args
+            .outbound_extra_root_ca
+            .or(file.outbound_extra_root_ca)
+            .filter(|p| !p.as_os_str().is_empty());
+        if let Some(p) = &outbound_extra_root_ca {
+            if !p.is_file() {
+                bail!(
+                    "outbound_extra_root_ca {} is not a readable file",
+                    p.display()
+                );
+            }
+        }
         Ok(Config {
+            outbound_extra_root_ca,
             access_token_max_lifetime: args
                 .access_token_max_lifetime_secs
                 .or(file.access_token_max_lifetime_secs)
@@ -592,6 +619,13 @@ impl Config {
                 ""
             }
         ));
+        match &self.outbound_extra_root_ca {
+            Some(p) => out.push_str(&format!(
+                "outbound_extra_root_ca = {:?}  # tests and private PKI\n",
+                p.display().to_string()
+            )),
+            None => out.push_str("# outbound_extra_root_ca unset: the Mozilla roots only\n"),
+        }
         out.push_str(&format!(
             "signing_key_rotation_days = {}\n",
             self.signing_key_rotation
@@ -715,6 +749,10 @@ mod tests {
             },
             SettingsArgs {
                 refresh_token_reuse_grace_secs: Some(86_400),
+                ..Default::default()
+            },
+            SettingsArgs {
+                outbound_extra_root_ca: Some("/nonexistent/ca.pem".into()),
                 ..Default::default()
             },
         ] {

@@ -528,10 +528,23 @@ async fn serve(config: Config) -> anyhow::Result<()> {
              over plain http (development and tests only)"
         );
     }
-    let fetcher: Arc<dyn keyzone_core::outbound::Fetcher> = Arc::new(
-        keyzone_outbound::HttpFetcher::new(config.outbound_allow_private)
-            .map_err(anyhow::Error::msg)?,
-    );
+    let fetcher: Arc<dyn keyzone_core::outbound::Fetcher> =
+        Arc::new(match &config.outbound_extra_root_ca {
+            None => keyzone_outbound::HttpFetcher::new(config.outbound_allow_private)
+                .map_err(anyhow::Error::msg),
+            Some(path) => {
+                let pem = std::fs::read(path).with_context(|| {
+                    format!("cannot read outbound_extra_root_ca {}", path.display())
+                })?;
+                tracing::warn!(
+                    path = %path.display(),
+                    "KEYZONE_OUTBOUND_EXTRA_ROOT_CA is set: outbound fetches also trust these CA \
+                     certificates (tests and private PKI)"
+                );
+                keyzone_outbound::HttpFetcher::with_extra_roots(config.outbound_allow_private, &pem)
+                    .map_err(|e| anyhow::anyhow!("outbound_extra_root_ca {}: {e}", path.display()))
+            }
+        }?);
     let mut state = AppState::new(store.clone(), vault.clone(), fetcher, layout);
     state
         .tokens

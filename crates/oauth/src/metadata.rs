@@ -10,6 +10,8 @@ pub const ASSERTION_ALGORITHMS: [&str; 3] = ["RS256", "ES256", "EdDSA"];
 
 pub struct Capabilities {
     pub dcr_enabled: bool,
+    /// The zone accepts client ID metadata documents (`protocols.oauth2.cimd.enabled`).
+    pub cimd_enabled: bool,
     pub signing_algorithms: Vec<&'static str>,
 }
 
@@ -61,6 +63,11 @@ pub fn authorization_server(urls: &ZoneUrls, caps: &Capabilities) -> Value {
     if !caps.dcr_enabled {
         m["registration_endpoint_disabled"] = json!(true);
     }
+    // draft-ietf-oauth-client-id-metadata-document §5: the official MCP
+    // SDK uses a URL client_id only when this says true.
+    if caps.cimd_enabled {
+        m["client_id_metadata_document_supported"] = json!(true);
+    }
     m
 }
 
@@ -79,4 +86,43 @@ pub fn openid_configuration(urls: &ZoneUrls, caps: &Capabilities) -> Value {
         "name"
     ]);
     m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cimd_support_is_advertised_only_when_the_zone_enables_it() {
+        let u = |p: &str| format!("http://127.0.0.1:8080/z/a{p}");
+        let urls = ZoneUrls {
+            issuer: u(""),
+            authorization_endpoint: u("/oauth/authorize"),
+            token_endpoint: u("/oauth/token"),
+            registration_endpoint: u("/oauth/register"),
+            redirect_uri: u("/oauth/callback"),
+            introspection_endpoint: u("/oauth/introspect"),
+            revocation_endpoint: u("/oauth/revoke"),
+            userinfo_endpoint: u("/oauth/userinfo"),
+            jwks_uri: u("/.well-known/jwks.json"),
+            authorization_server_metadata: u("/.well-known/oauth-authorization-server"),
+            openid_configuration: u("/.well-known/openid-configuration"),
+        };
+        let caps = |cimd_enabled| Capabilities {
+            dcr_enabled: true,
+            cimd_enabled,
+            signing_algorithms: vec!["RS256"],
+        };
+        assert_eq!(
+            authorization_server(&urls, &caps(true))["client_id_metadata_document_supported"],
+            json!(true)
+        );
+        assert_eq!(
+            openid_configuration(&urls, &caps(true))["client_id_metadata_document_supported"],
+            json!(true)
+        );
+        assert!(authorization_server(&urls, &caps(false))
+            .get("client_id_metadata_document_supported")
+            .is_none());
+    }
 }

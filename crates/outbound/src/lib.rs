@@ -90,10 +90,36 @@ pub struct HttpFetcher {
 
 impl HttpFetcher {
     pub fn new(allow_private: bool) -> Result<Self, String> {
+        Self::build(allow_private, Vec::new())
+    }
+
+    /// The same client trusting, besides the Mozilla roots, the CA
+    /// certificates of `pem` (the `KEYZONE_OUTBOUND_EXTRA_ROOT_CA` setting:
+    /// tests and private PKI). A PEM without a certificate is refused.
+    pub fn with_extra_roots(allow_private: bool, pem: &[u8]) -> Result<Self, String> {
+        use rustls::pki_types::pem::PemObject;
+        let certs = rustls::pki_types::CertificateDer::pem_slice_iter(pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("not a PEM file of certificates: {e}"))?;
+        if certs.is_empty() {
+            return Err("the PEM file holds no certificate".into());
+        }
+        Self::build(allow_private, certs)
+    }
+
+    fn build(
+        allow_private: bool,
+        extra: Vec<rustls::pki_types::CertificateDer<'static>>,
+    ) -> Result<Self, String> {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let roots = rustls::RootCertStore {
+        let mut roots = rustls::RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
         };
+        for cert in extra {
+            roots
+                .add(cert)
+                .map_err(|e| format!("an extra root CA is not usable: {e}"))?;
+        }
         let tls = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| e.to_string())?
@@ -352,6 +378,14 @@ mod tests {
         assert_eq!(cache_max_age("max-age=60, no-cache"), Some(Duration::ZERO));
         assert_eq!(cache_max_age("public"), None);
         assert_eq!(cache_max_age("max-age=x"), None);
+    }
+
+    #[test]
+    fn extra_roots_must_be_certificates() {
+        assert!(HttpFetcher::with_extra_roots(false, b"").is_err());
+        assert!(HttpFetcher::with_extra_roots(false, b"not pem").is_err());
+        let junk = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        assert!(HttpFetcher::with_extra_roots(false, junk).is_err());
     }
 
     #[tokio::test]

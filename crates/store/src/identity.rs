@@ -372,6 +372,22 @@ impl UserAgentStore for Store {
         row.map(UserAgent::try_from).transpose()
     }
 
+    async fn update_user_agent(&self, ua: &UserAgent) -> Result<bool, StoreError> {
+        let metadata = ua.metadata.as_ref().map(|m| m.to_string());
+        exec!(
+            self,
+            "UPDATE user_agents SET name = $1, slug = $2, metadata = $3, updated_at = $4 \
+             WHERE zone_id = $5 AND id = $6",
+            &ua.name,
+            &ua.slug,
+            metadata.as_deref(),
+            ua.updated_at.as_micros(),
+            ua.zone_id.as_str(),
+            ua.id.as_str()
+        )
+        .map(|n| n > 0)
+    }
+
     async fn list_user_agents(
         &self,
         zone: &ZoneId,

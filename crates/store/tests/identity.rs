@@ -161,6 +161,24 @@ async fn users_filters_and_isolation(store: &Store) {
         Some(ua.clone())
     );
     assert!(store.get_user_agent(&zb, &ua.id).await.unwrap().is_none());
+
+    // A client ID metadata document that changed rewrites its user agent,
+    // in its own zone only.
+    let mut changed = ua.clone();
+    changed.name = "Client 2".into();
+    changed.slug = "client-2".into();
+    changed.metadata = Some(serde_json::json!({"client_name": "Client 2"}));
+    changed.updated_at = Timestamp::from_micros(ua.updated_at.as_micros() + 1);
+    assert!(store.update_user_agent(&changed).await.unwrap());
+    assert_eq!(
+        store.user_agent_by_identifier(&za, "ua:abc").await.unwrap(),
+        Some(changed.clone())
+    );
+    let elsewhere = UserAgent {
+        zone_id: zb.clone(),
+        ..changed
+    };
+    assert!(!store.update_user_agent(&elsewhere).await.unwrap());
 }
 
 fn session(zone: &ZoneId, user: &UserId, parent: Option<&SessionId>) -> Session {

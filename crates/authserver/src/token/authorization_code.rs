@@ -85,12 +85,16 @@ impl TokenService {
                 client_id: Some(id),
             } => {
                 let public = if id.starts_with("ua:") {
-                    self.auth_client(zone, &id).await?.is_some()
+                    self.auth_client(zone, &id).await?.is_ok()
                 } else {
-                    matches!(
-                        self.lookups.client(&zone.id, &id).await?,
-                        Some((c, _)) if c.kind == CredentialKind::Public
-                    )
+                    match self.lookups.client(&zone.id, &id).await? {
+                        Some((c, _)) => c.kind == CredentialKind::Public,
+                        // A client ID metadata document URL (`crate::cimd`).
+                        None if crate::cimd::is_url_client_id(&id) => {
+                            self.cimd_token_client(zone, &id).await?
+                        }
+                        None => false,
+                    }
                 };
                 if !public {
                     return Err(OAuthError::invalid_client(

@@ -84,6 +84,8 @@ pub struct TokenService {
     pub(crate) store: Arc<dyn TokenStore>,
     pub(crate) signin: Arc<dyn SignInStores>,
     pub(crate) lookups: Lookups,
+    /// Client ID metadata documents (`crate::cimd`).
+    pub(crate) cimd: crate::cimd::CimdDocuments,
     pub(crate) assertion_keys: AssertionKeys,
     /// Workload logins recorded recently on this node.
     pub(crate) sessions_recorded: TtlCache<(ZoneId, ApplicationId, ProviderId, String), ()>,
@@ -103,6 +105,7 @@ impl TokenService {
             lookups: Lookups::new(d.store.clone()),
             store: d.store,
             signin: d.signin,
+            cimd: crate::cimd::CimdDocuments::new(DocumentCache::new(d.fetcher.clone())),
             assertion_keys: AssertionKeys::new(DocumentCache::new(d.fetcher)),
             sessions_recorded: TtlCache::new(SESSION_RECORD_INTERVAL, SESSIONS_REMEMBERED),
             secrets: d.secrets,

@@ -87,6 +87,12 @@ pub trait UserAgentStore: Send + Sync {
         zone: &ZoneId,
         identifier: &str,
     ) -> Result<Option<keyzone_domain::identity::UserAgent>, StoreError>;
+    /// Rewrites a user agent's name, slug, metadata and `updated_at` (a
+    /// client ID metadata document that changed); `false` when it is gone.
+    async fn update_user_agent(
+        &self,
+        ua: &keyzone_domain::identity::UserAgent,
+    ) -> Result<bool, StoreError>;
     async fn list_user_agents(
         &self,
         zone: &ZoneId,
