@@ -15,7 +15,8 @@
 // PKCE S256, processAuthorizationCodeResponse with requireIdToken, the expected nonce and max_age (ID token signature
 // from the JWKS, iss, aud = client_id, exp, iat, nonce, auth_time), validateJwtAccessToken on the user access token
 // (RFC 9068), userInfoRequest + processUserInfoResponse (expected subject), refreshTokenGrantRequest +
-// processRefreshTokenResponse, and the refresh token's reuse after the grace window failing with invalid_grant.
+// processRefreshTokenResponse, and the refresh token's reuse after the grace window failing with invalid_grant; a client
+// registered with dynamicClientRegistrationRequest, prompt=none and max_age=0.
 
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
@@ -169,8 +170,14 @@ test('public client: PKCE, state, nonce, max_age, iss; strict ID token; userinfo
   assert.equal(typeof refreshed.refresh_token, 'string')
   assert.notEqual(refreshed.refresh_token, tokens.refresh_token, 'the refresh token rotates')
   await validateUserToken(as, refreshed.access_token, PUBLIC_CLIENT_ID)
+  // OIDC Core §12.2: an ID token from a refresh keeps iss, sub, aud and the original auth_time.
   const refreshedId = oauth.getValidatedIdTokenClaims(refreshed)
-  if (refreshedId) assert.equal(refreshedId.sub, USER_ID)
+  if (refreshedId) {
+    assert.deepEqual(
+      [refreshedId.iss, refreshedId.sub, refreshedId.aud, refreshedId.auth_time],
+      [id.iss, id.sub, id.aud, id.auth_time],
+    )
+  }
   Object.assign(rotation, { old: tokens.refresh_token, current: refreshed.refresh_token, browser })
 })
 
@@ -187,6 +194,65 @@ test('denied consent (prompt=consent, signed-in browser): validateAuthResponse r
   )
   assert.ok(err instanceof oauth.AuthorizationResponseError, `expected AuthorizationResponseError, got ${err}`)
   assert.equal(err.error, 'access_denied')
+})
+
+test('a client registered by oauth4webapi (DCR); prompt=none answers from the session; max_age=0 signs in again', async () => {
+  const as = await discover()
+  const client = await oauth.processDynamicClientRegistrationResponse(
+    await oauth.dynamicClientRegistrationRequest(as, {
+      client_name: 'oauth4webapi login test',
+      redirect_uris: [REDIRECT_URI],
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'none',
+    }, insecure),
+  )
+  assert.match(client.client_id, /^ua:/, JSON.stringify(client))
+  assert.equal(client.client_secret, undefined, 'a public client gets no secret')
+
+  // OpenID only, no resource: the access token is for the userinfo endpoint, and no application asks for consent.
+  const browser = newBrowser()
+  async function signIn(params, expectedPages, maxAge) {
+    const nonce = oauth.generateRandomNonce()
+    const req = await authorizationRequest(as, client, { scope: 'openid email', nonce, ...params })
+    const { callback, steps } = await login(browser, req.url, REDIRECT_URI, { email: EMAIL, password: PASSWORD })
+    assert.deepEqual(steps.filter((s) => s.page).map((s) => s.page), expectedPages, `pages for ${JSON.stringify(params)}`)
+    const tokens = await oauth.processAuthorizationCodeResponse(
+      as, client,
+      await oauth.authorizationCodeGrantRequest(
+        as, client, oauth.None(), oauth.validateAuthResponse(as, client, callback, req.state), REDIRECT_URI,
+        req.codeVerifier, insecure,
+      ),
+      { expectedNonce: nonce, requireIdToken: true, ...(maxAge === undefined ? {} : { maxAge }) },
+    )
+    return { tokens, id: oauth.getValidatedIdTokenClaims(tokens) }
+  }
+
+  const first = await signIn({}, ['sign-in'])
+  assert.equal(first.id.aud, client.client_id)
+  const info = await oauth.processUserInfoResponse(
+    as, client, USER_ID, await oauth.userInfoRequest(as, client, first.tokens.access_token, insecure),
+  )
+  assert.equal(info.email, EMAIL)
+
+  // prompt=none with a live session: a code at once, from the same sign-in (same sid and auth_time).
+  const silent = await signIn({ prompt: 'none' }, [])
+  assert.deepEqual([silent.id.sid, silent.id.auth_time], [first.id.sid, first.id.auth_time])
+
+  // max_age=0 is prompt=login (OIDC Core §3.1.2.1): the password again, however recent the sign-in.
+  const fresh = await signIn({ max_age: 0 }, ['sign-in'], 0)
+  assert.ok(fresh.id.auth_time >= first.id.auth_time, `auth_time ${fresh.id.auth_time} after ${first.id.auth_time}`)
+
+  // Both: login_required, by redirect, with iss.
+  const req = await authorizationRequest(as, client, { scope: 'openid', prompt: 'none', max_age: 0 })
+  const { callback, steps } = await login(browser, req.url, REDIRECT_URI)
+  assert.deepEqual(steps.filter((s) => s.page), [], 'prompt=none shows no page')
+  const err = await rejects(
+    Promise.resolve().then(() => oauth.validateAuthResponse(as, client, callback, req.state)),
+    'validateAuthResponse on prompt=none with max_age=0',
+  )
+  assert.ok(err instanceof oauth.AuthorizationResponseError, `expected AuthorizationResponseError, got ${err}`)
+  assert.equal(err.error, 'login_required')
 })
 
 test('confidential client (client_secret_basic): code flow without nonce, refresh, replayed code', async () => {
