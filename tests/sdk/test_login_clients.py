@@ -372,7 +372,8 @@ def test_keycardai_mcp_client_signs_in_refreshes_and_signs_in_again_after_invali
 
 
 def test_keycardai_mcp_client_non_blocking_challenge_then_callback_connects(client, http, server, sign_in_built, wire):
-    """D.11.2's first recipe: `LocalAuthCoordinator(auto_open_browser=False, block_until_callback=False)`; connect()
+    """D.11.2's first recipe: `LocalAuthCoordinator(auto_open_browser=False, block_until_callback=False)` on its default
+    host (`localhost`, where the other test uses 127.0.0.1: different strings to the zone, D.12 item 9); connect()
     leaves the session AUTH_PENDING with a challenge; the browser part done outside the client; its callback server
     redeems the code and the session reconnects by itself."""
     port = free_port()
@@ -382,7 +383,8 @@ def test_keycardai_mcp_client_non_blocking_challenge_then_callback_connects(clie
 
     async def main() -> None:
         storage = InMemoryBackend()
-        coordinator = LocalAuthCoordinator(backend=storage, host="127.0.0.1", auto_open_browser=False, block_until_callback=False)
+        # The coordinator's default host, localhost: the redirect URI registered and sent is http://localhost:<port>/...
+        coordinator = LocalAuthCoordinator(backend=storage, auto_open_browser=False, block_until_callback=False)
         mc = McpClient(mcp_servers(mcp_url), storage_backend=storage, auth_coordinator=coordinator)
         try:
             await mc.connect()
@@ -412,6 +414,7 @@ def test_keycardai_mcp_client_non_blocking_challenge_then_callback_connects(clie
 
     q = query_of(out["url"])
     assert out["url"].startswith(lz.authorize_endpoint + "?") and q.get("resource") == mcp_url, out["url"]
+    assert q.get("redirect_uri", "").startswith("http://localhost:"), f"expected the default localhost callback, got {q!r}"
     assert out["login"].query.get("state") == q["state"] and out["login"].query.get("iss") == lz.issuer, out["login"].query
     assert out["callback"][0] == 200, f"expected the callback server to accept the redirect, got {out['callback']!r}"
     w = out["whoami"]
