@@ -243,6 +243,20 @@ test('a client registered by oauth4webapi (DCR); prompt=none answers from the se
   const fresh = await signIn({ max_age: 0 }, ['sign-in'], 0)
   assert.ok(fresh.id.auth_time >= first.id.auth_time, `auth_time ${fresh.id.auth_time} after ${first.id.auth_time}`)
 
+  // A public client signs people in; it cannot get tokens of its own (client_credentials), nor can the public
+  // credential (client contract D.12 item 7).
+  for (const c of [client, publicClient]) {
+    const cc = await rejects(
+      oauth.processClientCredentialsResponse(
+        as, c, await oauth.clientCredentialsGrantRequest(as, c, oauth.None(), new URLSearchParams({ resource: RESOURCE }), insecure),
+      ),
+      `client_credentials for the public client ${c.client_id}`,
+    )
+    assert.ok(cc instanceof oauth.ResponseBodyError || cc instanceof oauth.WWWAuthenticateChallengeError, String(cc))
+    const error = cc.error ?? (await cc.response.json()).error
+    assert.ok(['invalid_client', 'unauthorized_client'].includes(error), `got ${error}`)
+  }
+
   // Both: login_required, by redirect, with iss.
   const req = await authorizationRequest(as, client, { scope: 'openid', prompt: 'none', max_age: 0 })
   const { callback, steps } = await login(browser, req.url, REDIRECT_URI)

@@ -13,7 +13,8 @@ test_js_client.py) covers oauth4webapi. This file adds:
     challenge's authorization URL, the callback reconnecting the session. Fresh client storage per case (D.12 item 13).
   * keycardai-oauth 0.33.2 (D.11.4 case 5) with an application's credentials: `authenticate(issuer=...)` (it opens
     the browser and listens on a loopback port) with a `public` credential, with and without `resource_url` (without:
-    the zone's default resource, or the userinfo endpoint for an OpenID-only request); `begin_authorization` with two
+    the zone's default resource, or the userinfo endpoint for an OpenID-only request), and from a keycardai-mcp
+    server's 401 challenge (then calling its tool with the token); `begin_authorization` with two
     resources -> `complete_authorization(client_secret=...)` for a `password` credential (Basic and `client_id` in the
     body, no `resource`) -> a token whose `aud` is both; `refresh_authorization` (Basic, narrowed to one resource) and
     `AsyncClient.userinfo()`.
@@ -47,7 +48,7 @@ from keycardai.oauth.pkce import authenticate, begin_authorization, complete_aut
 from headless_login import LoginResult, login, new_browser
 from sdk_processes import free_port
 from sdk_support import unique_name
-from test_mcp_package import serving
+from test_mcp_package import call_tools, post_mcp, serving
 from test_oauth_client import jwks_of, new_resource
 from test_oauth_exchange import UA_CLIENT_ID_RE
 from test_user_login import (  # noqa: F401  (short_node, sign_in_built and _no_keycard_env are fixtures used here)
@@ -532,6 +533,34 @@ def test_keycardai_oauth_authenticate_with_and_without_resource_url(client, http
 
     ui = asyncio.run(userinfo())
     assert ui.sub == wz.user["id"] and ui.claims.get("email") == wz.user["email"], f"expected the person's claims, got {ui!r}"
+
+
+def test_keycardai_oauth_authenticate_from_a_challenge_then_calls_the_mcp_server(client, http, sign_in_built, wire, browser_factory):
+    """`authenticate(www_authenticate_header=..., resource_url=...)` (D.1.3): the issuer from a keycardai-mcp server's
+    401 challenge -> its PRM -> `authorization_servers[0]`; the token then calls that server's tool."""
+    port = free_port()
+    mcp_url = f"http://127.0.0.1:{port}/mcp"
+    wz = make_web_zone(client, http)
+    new_resource(client, wz.zone_id, mcp_url)  # no providing application: consent is implicit
+    browser = browser_factory(wz.user["email"], wz.user["password"])
+    cb_port = free_port()
+    with serving(whoami_server(wz.issuer, mcp_url), port):
+        challenge = post_mcp(mcp_url, None)
+        assert challenge.status_code == 401 and "resource_metadata=" in (challenge.headers.get("www-authenticate") or ""), (
+            f"expected a 401 with an RFC 9728 challenge, got {challenge.status_code} {challenge.headers.get('www-authenticate')!r}"
+        )
+        tok = asyncio.run(authenticate(
+            client_id=wz.public_id, resource_url=mcp_url, www_authenticate_header=challenge.headers["www-authenticate"],
+            redirect_uri=f"http://127.0.0.1:{cb_port}/callback", callback_port=cb_port, callback_timeout=CALLBACK_TIMEOUT_S,
+        ))
+        browser.join()
+        got = call_tools(mcp_url, tok.access_token, "whoami")["whoami"]
+    assert browser.opened and browser.opened[0].startswith(wz.issuer + "/oauth/authorize?"), browser.opened
+    assert query_of(browser.opened[0]).get("resource") == mcp_url, browser.opened[0]
+    (code,) = wire.grants(wz.token_endpoint, GRANT_CODE)
+    assert code.status == 200 and code.form.get("resource") == mcp_url, wire.trace()
+    assert_user_token(tok.access_token, wz, client_id=wz.public_id, aud=mcp_url)
+    assert (got["sub"], got["client_id"], got["sub_profile"]) == (wz.user["id"], wz.public_id, "user"), got
 
 
 def test_keycardai_oauth_confidential_client_two_resources_refresh_and_userinfo(web_zone, wire):
