@@ -2,10 +2,15 @@
 Node, pinned in tests/js/package.json and package-lock.json (installed into tests/js/node_modules by
 scripts/sdk-tests.sh with `npm ci`).
 
-This file sets up a zone through the management API (an application with a password credential, two resources) and
-runs `node --test` on tests/js/*.test.js with the zone's issuer and the credential in the environment; the JS tests
-say what they check (discovery with the exact issuer, client_credentials with client_secret_basic and
-client_secret_post, RFC 9068 validation of the RS256 access token, introspection, revocation, errors).
+This file sets up a zone through the management API (an application with a password and a public credential and a
+loopback redirect URI, two resources, a third provided by an application with consent "required", a person) and runs
+`node --test` on tests/js/*.test.js with the zone's issuer, the credentials and the person in the environment; the JS
+tests say what they check: oauth4webapi.test.js the machine flows (discovery with the exact issuer, client_credentials
+with client_secret_basic and client_secret_post, RFC 9068 validation of the RS256 access token, introspection,
+revocation, errors); oauth4webapi-login.test.js a person signing in (issue #12, client contract D.11.4 case 8): the
+authorization-code flow as a strict OpenID relying party, with the login driven from Node by tests/js/headless-login.js
+(PKCE S256, state, nonce, max_age, RFC 9207 iss, the ID token, userinfo, refresh rotation and reuse, a denial, a
+confidential client with client_secret_basic).
 
 The credential is chosen so that its secret contains `-` or `_`: RFC 6749 §2.3.1 has a client form-urlencode the
 client id and secret before Basic authentication, and strict clients like oauth4webapi encode those two characters
@@ -27,10 +32,15 @@ from keycardai_api import KeycardAPI
 
 from sdk_support import unique_name
 from test_oauth_client import new_resource
+from test_user_login import new_user
 
 JS_DIR = Path(__file__).resolve().parents[1] / "js"
 API = "https://api.example.com"
 OTHER = "https://other.example.com"
+LOGIN_RESOURCE = "https://login.example.com/api"
+# The application registers the port-less loopback URI, so any port matches (RFC 8252 §7.3); nothing listens on it.
+REGISTERED_REDIRECT = "http://127.0.0.1/callback"
+REDIRECT = "http://127.0.0.1:47613/callback"
 NODE_TIMEOUT_S = 180
 MAX_CREDENTIAL_TRIES = 40
 
@@ -70,14 +80,25 @@ def _credential_with_encoded_chars(client: KeycardAPI, zone_id: str, app_id: str
 
 
 @pytest.fixture
-def js_env(server, client: KeycardAPI) -> Dict[str, str]:
+def js_env(server, client: KeycardAPI, http) -> Dict[str, str]:
     zone = client.zones.create(name=unique_name("oauth4webapi"))
     issuer = zone.protocols.oauth2.issuer
     assert issuer == f"{server.public_url}/z/{zone.id}", f"expected issuer {server.public_url}/z/{zone.id}, got {issuer!r}"
-    app = client.zones.applications.create(zone.id, identifier="oauth4webapi-client", name=unique_name("oauth4webapi app"))
+    app = client.zones.applications.create(
+        zone.id, identifier="oauth4webapi-client", name=unique_name("oauth4webapi app"),
+        protocols={"oauth2": {"redirect_uris": [REGISTERED_REDIRECT]}},
+    )
     cred = _credential_with_encoded_chars(client, zone.id, app.id)
+    public = client.zones.application_credentials.create(zone.id, type="public", application_id=app.id)
+    assert public.identifier, f"expected a public credential with an identifier, got {public!r}"
     new_resource(client, zone.id, API, scopes=["read"])
     new_resource(client, zone.id, OTHER)
+    # The resource people sign in for belongs to an application that asks them (the consent page).
+    provider = client.zones.applications.create(
+        zone.id, identifier="oauth4webapi-api", name=unique_name("oauth4webapi api"), consent="required",
+    )
+    new_resource(client, zone.id, LOGIN_RESOURCE, application_id=provider.id)
+    user = new_user(http, zone.id, name="Ada Example")
     return {
         "KEYZONE_ISSUER": issuer,
         "KEYZONE_CLIENT_ID": cred.identifier,
@@ -85,6 +106,12 @@ def js_env(server, client: KeycardAPI) -> Dict[str, str]:
         "KEYZONE_APP_ID": app.id,
         "KEYZONE_RESOURCE": API,
         "KEYZONE_RESOURCE2": OTHER,
+        "KEYZONE_PUBLIC_CLIENT_ID": public.identifier,
+        "KEYZONE_REDIRECT_URI": REDIRECT,
+        "KEYZONE_LOGIN_RESOURCE": LOGIN_RESOURCE,
+        "KEYZONE_USER_ID": user["id"],
+        "KEYZONE_USER_EMAIL": user["email"],
+        "KEYZONE_USER_PASSWORD": user["password"],
     }
 
 
@@ -94,8 +121,10 @@ def test_oauth4webapi(js_env):
     env = {k: v for k, v in os.environ.items() if not k.startswith("KEYZONE_")}
     env.update(js_env)
     try:
+        # One process per file, side by side: the login file spends most of its time waiting out the zone's refresh
+        # reuse grace window, which the other file's tests can fill.
         res = subprocess.run(
-            [node, "--test", *files],
+            [node, "--test", f"--test-concurrency={len(files)}", *files],
             cwd=str(JS_DIR),
             env=env,
             stdin=subprocess.DEVNULL,

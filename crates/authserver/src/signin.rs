@@ -291,6 +291,19 @@ fn redirect_matches(registered: &str, given: &str, any_port: bool) -> bool {
         && r.query() == g.query()
 }
 
+/// Whether a sign-in made at `authenticated_at` is too old for `max_age`
+/// (OpenID Connect Core §3.1.2.1): more than `max_age` seconds have passed,
+/// measured in microseconds (whole seconds let a sign-in up to a second
+/// older through), and `max_age=0` is `prompt=login` whenever it was.
+fn sign_in_too_old(authenticated_at: Timestamp, max_age: u64, now: Timestamp) -> bool {
+    let elapsed = now.as_micros().saturating_sub(authenticated_at.as_micros());
+    max_age == 0
+        || elapsed
+            > i64::try_from(max_age)
+                .unwrap_or(i64::MAX)
+                .saturating_mul(1_000_000)
+}
+
 /// Email addresses compare case-insensitively and without surrounding space.
 pub fn normalize_email(email: &str) -> String {
     email.trim().to_lowercase()
@@ -687,7 +700,7 @@ impl TokenService {
         let mut current = self.session_user(zone, browser.session.as_deref()).await?;
         if let (Some((session, _)), Some(max_age)) = (&current, max_age) {
             let at = session.authenticated_at.unwrap_or(session.created_at);
-            if (at.as_micros() / 1_000_000) as u64 + max_age < now_secs() {
+            if sign_in_too_old(at, max_age, Timestamp::now()) {
                 current = None;
             }
         }
@@ -1276,6 +1289,22 @@ impl TokenService {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn max_age_counts_microseconds_and_zero_always_asks_again() {
+        let at = Timestamp::from_micros(1_700_000_000_000_000);
+        let later = |us: i64| Timestamp::from_micros(at.as_micros() + us);
+        // max_age=0 is prompt=login, even within the same second or microsecond.
+        assert!(sign_in_too_old(at, 0, at));
+        assert!(sign_in_too_old(at, 0, later(300_000)));
+        // Otherwise: more than max_age seconds, to the microsecond.
+        assert!(!sign_in_too_old(at, 5, later(5_000_000)));
+        assert!(sign_in_too_old(at, 5, later(5_000_001)));
+        assert!(!sign_in_too_old(at, 5, later(4_999_999)));
+        // A clock that went backwards is no reason to ask again; a huge max_age never is either.
+        assert!(!sign_in_too_old(at, 5, later(-1_000_000)));
+        assert!(!sign_in_too_old(at, u64::MAX, later(i64::MAX / 2)));
+    }
 
     #[test]
     fn loopback_redirects_match_on_any_port_only_when_allowed() {
