@@ -60,11 +60,36 @@ def _substitute(node: Any, path: Tuple[str, ...], kind: str) -> Any:
     return node
 
 
+# What an update of a credential may change depends on the type of the credential in the path (the body schema
+# has one branch per type, `CredentialUpdate` in crates/api/src/openapi.rs), which a schema cannot tie to the path.
+# So a body is sent to a credential of the type it is written for: its `type` when that names one, else a token
+# credential for a `subject`, a public one for an `identifier` (every URL credential's identifier is a public
+# one's too), else the password credential the operation is pinned to. A case whose path id is not the pinned
+# one (a negative path parameter) is left as it is.
+CREDENTIAL_TYPES = ("token", "password", "public-key", "url", "public")
+
+
+def _credential_for(body: Any) -> str:
+    if not isinstance(body, dict):
+        return "password"
+    kind = body.get("type")
+    if isinstance(kind, str) and kind in CREDENTIAL_TYPES:
+        return kind
+    if "subject" in body:
+        return "token"
+    if "identifier" in body:
+        return "public"
+    return "password"
+
+
 @schemathesis.hook
 def map_case(ctx: Any, case: Any) -> Any:
     # `map_case`, not `map_body`: the coverage phase applies only case hooks.
     raw = getattr(getattr(case.operation, "definition", None), "raw", None) or {}
-    refs = REFERENCES.get(raw.get("operationId", ""), [])
+    op_id = raw.get("operationId", "")
+    if op_id == "updateCredential" and case.path_parameters.get("id") == IDS["credentials"]["password"]:
+        case.path_parameters = {**case.path_parameters, "id": IDS["credentials"][_credential_for(case.body)]}
+    refs = REFERENCES.get(op_id, [])
     body = case.body
     for path, kind in refs:
         if kind in IDS:

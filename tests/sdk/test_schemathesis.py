@@ -120,10 +120,20 @@ class Seeder:
         body = {"identifier": f"https://api.example.com/r-{tag}", "name": f"resource {tag}", "scopes": ["read"], **extra}
         return self.post(f"/zones/{zone_id}/resources", body)["id"]
 
-    def credential(self, zone_id: str, application_id: str) -> str:
-        return self.post(f"/zones/{zone_id}/application-credentials", {"type": "password", "application_id": application_id})[
-            "id"
-        ]
+    def credential(self, zone_id: str, application_id: str, kind: str = "password", **extra: Any) -> str:
+        body = {"type": kind, "application_id": application_id, **extra}
+        return self.post(f"/zones/{zone_id}/application-credentials", body)["id"]
+
+    def credentials(self, zone_id: str, application_id: str, provider_id: str) -> Dict[str, str]:
+        """One credential of each type, by type."""
+        tag = secrets.token_hex(4)
+        return {
+            "token": self.credential(zone_id, application_id, "token", provider_id=provider_id, subject=f"sub-{tag}"),
+            "password": self.credential(zone_id, application_id),
+            "public-key": self.credential(zone_id, application_id, "public-key", jwks_uri="https://a.example.com/jwks"),
+            "url": self.credential(zone_id, application_id, "url", identifier=f"https://a.example.com/{tag}/client.json"),
+            "public": self.credential(zone_id, application_id, "public"),
+        }
 
     def secret(self, zone_id: str, entity_id: str) -> str:
         body = {"name": f"secret {secrets.token_hex(4)}", "entity_id": entity_id, "data": {"type": "token", "token": "t"}}
@@ -195,7 +205,7 @@ def _identity_rows(db: ServerDatabase, zone_id: str, resource_id: str, provider_
 
 def hook_ids(ids: Dict[str, Any]) -> Dict[str, str]:
     """What schemathesis_hooks.py puts in body fields that must name a record."""
-    return {k: ids[k] for k in ("zone", "application", "resource", "provider", "kms_key")}
+    return {k: ids[k] for k in ("zone", "application", "resource", "provider", "kms_key", "credentials")}
 
 
 # --------------------------------------------------------------------------- the configuration
@@ -409,11 +419,12 @@ def seed_records(http: httpx.Client, db: ServerDatabase) -> Dict[str, Any]:
         resource_del=seed.resource(zone_id),
         resource_dep=seed.resource(zone_id),
         resource_dep_del=resource_dep_del,
-        credential=seed.credential(zone_id, application),
+        credentials=seed.credentials(zone_id, application, provider),
         credential_del=seed.credential(zone_id, application),
         secret=seed.secret(zone_id, resource),
         secret_del=seed.secret(zone_id, resource),
     )
+    ids["credential"] = ids["credentials"]["password"]
     ids.update(_identity_rows(db, zone_id, resource, provider))
     return ids
 

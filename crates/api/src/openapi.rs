@@ -24,7 +24,8 @@ use std::borrow::Cow;
 use std::collections::BTreeSet;
 use utoipa::openapi::path::ParameterIn;
 use utoipa::openapi::schema::{
-    AdditionalProperties, ArrayItems, ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type,
+    AdditionalProperties, AnyOfBuilder, ArrayItems, ObjectBuilder, OneOfBuilder, Schema,
+    SchemaType, Type,
 };
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Ref, RefOr};
@@ -487,6 +488,120 @@ pub enum CredentialType {
     Public,
 }
 
+/// The body of `PATCH …/application-credentials/{id}`
+/// (`credentials::CredentialUpdate`): one branch per credential type, as
+/// the SDK's `Iam…CredentialUpdate` types are. What an update may change
+/// depends on the type of the credential in the path, which no update
+/// changes: a branch takes its own fields and `type`, and refuses the
+/// fields of the others and those of a new credential that no update
+/// changes (`Directory::update_credential` answers 400 on such a field).
+pub struct CredentialUpdate;
+
+/// The fields of credentials a PATCH body may name, in some branch or none.
+const CREDENTIAL_FIELDS: [&str; 5] = [
+    "subject",
+    "identifier",
+    "application_id",
+    "provider_id",
+    "jwks_uri",
+];
+
+fn credential_update_branch(
+    kind: &str,
+    description: &str,
+    field: Option<(&str, &str, &str)>,
+) -> RefOr<Schema> {
+    let refused: Vec<&str> = CREDENTIAL_FIELDS
+        .into_iter()
+        .filter(|f| field.is_none_or(|(own, ..)| own != *f))
+        .collect();
+    let mut o = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some(description))
+        .property(
+            "type",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some([kind]))
+                .description(Some("When given, the credential's own type.")),
+        )
+        .property_names(Some(text_object(&format!(
+            "(?!(?:{})$){BODY_CHAR}",
+            refused.join("|")
+        ))));
+    if let Some((name, rule, about)) = field {
+        o = o.property(
+            name,
+            OneOfBuilder::new()
+                .item(ObjectBuilder::new().schema_type(Type::Null))
+                .item({
+                    let mut r = Ref::from_schema_name(rule);
+                    r.description = about.to_owned();
+                    r
+                }),
+        );
+    }
+    o.into()
+}
+
+impl PartialSchema for CredentialUpdate {
+    fn schema() -> RefOr<Schema> {
+        AnyOfBuilder::new()
+            .description(Some(
+                "What an update may change depends on the credential's type: a token credential's \
+                 `subject`, a URL or public credential's `identifier`; nothing else. `type`, when \
+                 given, must be the credential's own. A field of another type of credential, or \
+                 `application_id`, `provider_id` or `jwks_uri`, is refused (400 on the field).",
+            ))
+            .item(credential_update_branch(
+                "token",
+                "A token credential.",
+                Some(("subject", "Identifier", "`null` accepts any subject.")),
+            ))
+            .item(credential_update_branch(
+                "password",
+                "A password credential: nothing changes.",
+                None,
+            ))
+            .item(credential_update_branch(
+                "public-key",
+                "A public-key credential: nothing changes.",
+                None,
+            ))
+            .item(credential_update_branch(
+                "url",
+                "A URL credential.",
+                Some((
+                    "identifier",
+                    "HttpsUrl",
+                    "The client ID URL, unique in the zone (else 409); `null` keeps it.",
+                )),
+            ))
+            .item(credential_update_branch(
+                "public",
+                "A public credential.",
+                Some((
+                    "identifier",
+                    "Identifier",
+                    "The client_id, unique in the zone (else 409); `null` keeps it.",
+                )),
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for CredentialUpdate {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("CredentialUpdate")
+    }
+
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.push(("Identifier".into(), Identifier::schema()));
+        schemas.push(("HttpsUrl".into(), HttpsUrl::schema()));
+        schemas.push(("JsonValue".into(), JsonValue::schema()));
+    }
+}
+
 /// A provider's type (`ProviderType`): only `external` providers are made
 /// through the API; the zone's own STS and vault are platform-owned.
 #[derive(ToSchema)]
@@ -650,7 +765,7 @@ impl Modify for RequestRules {
             .components
             .iter()
             .flat_map(|c| c.schemas.iter())
-            .filter(|(_, s)| matches!(s, RefOr::T(Schema::Object(o)) if o.required.is_empty()))
+            .filter(|(_, s)| all_optional(s))
             .map(|(name, _)| format!("#/components/schemas/{name}"))
             .collect();
         for item in openapi.paths.paths.values_mut() {
@@ -705,6 +820,16 @@ impl Modify for RequestRules {
                 apply(s, place, &mut pending);
             }
         }
+    }
+}
+
+/// Whether a body schema is an object without required fields (or a
+/// choice of such objects), so that `{}` is valid by it.
+fn all_optional(s: &RefOr<Schema>) -> bool {
+    match s {
+        RefOr::T(Schema::Object(o)) => o.required.is_empty(),
+        RefOr::T(Schema::AnyOf(x)) => x.items.iter().all(all_optional),
+        _ => false,
     }
 }
 
