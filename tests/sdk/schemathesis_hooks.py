@@ -22,7 +22,9 @@ import schemathesis
 IDS: Dict[str, Any] = json.loads(os.environ.get("KEYZONE_SCHEMATHESIS_IDS", "{}"))
 ID_RE = re.compile(r"[a-z][a-z0-9]{19}")
 # KmsKeyArn in crates/api/src/openapi.rs.
-ARN_RE = re.compile(r"arn:[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*")
+ARN_RE = re.compile(
+    r"arn:aws(?:-[a-z]+)*:kms:[a-z](?:[a-z0-9-]{0,30}[a-z0-9])?:[0-9]{12}:(?:key/[A-Za-z0-9-]{1,128}|alias/[A-Za-z0-9/_-]{1,256})"
+)
 
 # operationId -> [(path into the body, kind of record)]; "*" walks every item of a list.
 REFERENCES: Dict[str, List[Tuple[Tuple[str, ...], str]]] = {
@@ -45,7 +47,7 @@ def _well_formed(kind: str, value: Any) -> bool:
     if not isinstance(value, str) or len(value) > 2048:
         return False
     if kind == "kms_key":
-        return len(value) >= 4 and ARN_RE.fullmatch(value) is not None
+        return ARN_RE.fullmatch(value) is not None
     return ID_RE.fullmatch(value) is not None
 
 

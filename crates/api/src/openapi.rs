@@ -286,11 +286,13 @@ string_rule!(
 string_rule!(
     /// `zone::validate_arn`.
     KmsKeyArn,
-    "An AWS KMS key ARN (`arn:aws:kms:<region>:<account>:key/<id>`): at most 2048 characters, \
-     no whitespace or control characters. The key must be usable by the server (else 503).",
-    min = Some(4),
-    max = Some(2048),
-    pattern = format!("^arn:{VISIBLE}*$"),
+    "An AWS KMS key ARN, `arn:<partition>:kms:<region>:<12-digit account>:key/<key id>` or \
+     `…:alias/<alias name>` (partition `aws` or `aws-…`; region lowercase letters, digits and '-'; \
+     a key id of letters, digits and '-'; an alias of those, '/' and '_'). The key must be usable \
+     by the server (else 503).",
+    min = Some(1),
+    max = Some(keyzone_domain::zone::ARN_MAX_LEN),
+    pattern = r"^arn:aws(?:-[a-z]+)*:kms:[a-z](?:[a-z0-9-]{0,30}[a-z0-9])?:[0-9]{12}:(?:key/[A-Za-z0-9-]{1,128}|alias/[A-Za-z0-9/_-]{1,256})$".to_owned(),
 );
 
 string_rule!(
