@@ -14,7 +14,7 @@ runs draw the same inputs but may meet different ids. It takes about 2 minutes o
 cores, most of it in the coverage phase (boundary values of every field), which max-examples does not bound.
 
 Zone-scoped operations are reached with real records: the test creates a zone and, in it, a provider, an
-application, a resource (a dependency of the application), a password credential, a secret, and (straight into the
+application, a resource (a dependency of the application), a credential of each type, a secret, and (straight into the
 database, as the zone's authorization server would) a user, a user agent, a session and a delegated grant, and pins
 the path parameters of every operation to them in a generated schemathesis.toml. Every DELETE gets records of its
 own (and the zone DELETE a zone of its own), so the records the other operations read stay in place whatever order
@@ -29,11 +29,11 @@ Two inputs are pinned rather than generated, because no schema can describe them
     which the server reads as absent;
   * `when_accessing` of PUT .../dependencies/{id} must name resources of the zone; it is pinned to the resource.
 
-Known server findings, accepted until fixed (each marked KNOWN SERVER FINDING where it is accepted, and printed):
-  * a JSON array is taken for an object (serde's sequence form of structs): schemathesis_hooks.filter_failure drops
-    exactly those failures;
-  * PATCH .../application-credentials/{id} ignores fields that do not apply to the credential's type, invalid ones
-    too: negative_data_rejection is off for that one operation (in _config).
+No finding is accepted: the run fails on any.
+
+`PATCH .../application-credentials/{id}` takes different fields for each type of credential (its body schema has
+one branch per type), so the run holds one credential of each type and schemathesis_hooks.map_case sends each body
+to the credential of the type it is written for.
 
 test_string_rules_agree_with_the_server complements the run with fixed telling values for each string rule.
 
@@ -282,15 +282,8 @@ def _config(api_key: str, ids: Dict[str, Any]) -> str:
     )
     op(["removeDependency"], {"path.id": ids["application"], "path.dependency_id": ids["resource_dep_del"]})
     op(["getCredential"], {"path.id": ids["credential"]})
-    # KNOWN SERVER FINDING (issue #10): PATCH .../application-credentials/{id} ignores the fields that do not apply
-    # to the credential's type (a password credential takes neither `subject` nor `identifier`; a token credential
-    # no `identifier`, a URL or public one no `subject`), invalid values included, and answers 200; so no
-    # credential can be the target of negative cases. Re-enable the check once such fields are refused (400).
-    op(
-        ["updateCredential"],
-        {"path.id": ids["credential"]},
-        "checks.negative_data_rejection.enabled = false",
-    )
+    # The password credential; map_case moves a body written for another type to that type's credential.
+    op(["updateCredential"], {"path.id": ids["credential"]})
     op(["deleteCredential"], {"path.id": ids["credential_del"]})
     op(["getUser"], {"path.id": ids["user"][0]})
     op(["getUserAgent"], {"path.id": ids["user_agent"][0]})
