@@ -317,6 +317,13 @@ RULE_VALUES: Dict[str, List[str]] = {
     ],
     "HttpsUrl": ["https://a.test/jwks", "http://localhost:8080/jwks", "http://127.0.0.1/j", "http://a.test/jwks"],
     "Scope": ["read:all", "a" * 255, "a" * 256, "a b", 'a"b', "é", ""],
+    # POST /zones/{zone_id}/users (a Keyzone extension); a taken email is a 409, past the rule.
+    "Email": [
+        "ada@example.com", " \tAda@Example.COM\n", "a@b@c.de",
+        "x@" + "y" * 248 + ".co", "x@" + "y" * 249 + ".co", "x@" + "y" * 250 + ".co",  # 253, 254, 255 characters
+        "a@b", "@b.co", "a@.b.co", "a@b.co.", "a b@c.de", "a@b.c\u00a0d", "a@b.c\u0085", "", " ",
+    ],
+    "Password": ["12345678", "1234567", "x" * 1024, "x" * 1025, "tabs\tand\nlines", "\u00e9" * 8],
     # Well-formed ARNs of no key: KMS refuses them (503), past the rule.
     "KmsKeyArn": [
         "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
@@ -358,6 +365,10 @@ def _rule_request(http: httpx.Client, zone_id: str, rule: str, value: str, app_i
     if rule == "Scope":
         body = {"identifier": f"https://api.example.com/{tag}", "name": f"r {tag}", "scopes": [value]}
         return http.post(f"/zones/{zone_id}/resources", json=body), "scopes[0]"
+    if rule == "Email":
+        return http.post(f"/zones/{zone_id}/users", json={"email": value}), "email"
+    if rule == "Password":
+        return http.post(f"/zones/{zone_id}/users", json={"email": f"p-{tag}@example.com", "password": value}), "password"
     if rule == "KmsKeyArn":
         return http.patch(f"/zones/{zone_id}", json={"encryption_key": {"type": "aws", "arn": value}}), "encryption_key.arn"
     if rule == "CimdAllowlistEntry":

@@ -60,6 +60,7 @@ use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
         identity::get_user_agent, identity::list_sessions, identity::get_session,
         identity::update_session, identity::delete_session, identity::list_grants,
         identity::get_grant, identity::update_grant, identity::delete_grant,
+        identity::create_user,
     ),
     components(schemas(
         error::ErrorBody,
@@ -324,6 +325,35 @@ string_rule!(
     "1 to 4096 characters (bytes of UTF-8); line breaks and tabs are allowed, other C0 control characters are not.",
     min = Some(1),
     max = Some(4096),
+    pattern = format!("^{BODY_CHAR}+$"),
+);
+
+/// Unicode `White_Space` but the two C0 controls a body refuses (U+000B,
+/// U+000C): what `str::trim` removes.
+const TRIMMED: &str = r"[\t\n\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]";
+
+string_rule!(
+    /// `signin::valid_email` of `signin::normalize_email` (trimmed, in
+    /// lowercase).
+    Email,
+    "An email address: around it, whitespace is trimmed; then at most 254 characters (bytes of UTF-8) \
+     without whitespace or control characters, a non-empty part before the first '@', and after it \
+     a domain with a '.' that neither starts nor ends with one.",
+    min = Some(1),
+    max = None,
+    pattern = format!(
+        r"^{TRIMMED}*(?={VISIBLE}{{1,254}}{TRIMMED}*$)[^@\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+@{NO_DOT}{VISIBLE}*\.{VISIBLE}*{NO_DOT}{TRIMMED}*$",
+        NO_DOT = r"[^.\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]",
+    ),
+);
+
+string_rule!(
+    /// `signin::provision_user`: `MIN_PASSWORD_LEN` characters, at most
+    /// 1024 bytes.
+    Password,
+    "8 to 1024 characters (bytes of UTF-8 for the maximum); line breaks and tabs are allowed, other C0 control characters are not.",
+    min = Some(8),
+    max = Some(1024),
     pattern = format!("^{BODY_CHAR}+$"),
 );
 
@@ -1054,6 +1084,27 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Operations the Keycard API lacks are marked as Keyzone extensions,
+    /// in the operation (`x-keyzone-extension`) and its description.
+    #[test]
+    fn extensions_are_marked() {
+        let doc = doc();
+        let mut marked = Vec::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                if op.get("x-keyzone-extension") == Some(&serde_json::Value::Bool(true)) {
+                    let description = op["description"].as_str().unwrap_or_default();
+                    assert!(
+                        description.starts_with("**Keyzone extension**"),
+                        "{method} {path}: {description}"
+                    );
+                    marked.push(format!("{method} {path}"));
+                }
+            }
+        }
+        assert_eq!(marked, ["post /zones/{zone_id}/users"]);
     }
 
     /// Every `$ref` names a schema of the document.
