@@ -290,6 +290,34 @@ def test_public_credential(client, zone, app):
     assert isinstance(u, Public) and u.identifier == new_ident
 
 
+# A PATCH field that does not apply to the credential's type is refused on that field, not ignored (issue #10); the
+# fields of a new credential that no update changes are refused on every type; `type` must be the credential's own.
+INAPPLICABLE_UPDATES = [
+    pytest.param("password", {"identifier": "renamed-client"}, "identifier", id="password-identifier"),
+    pytest.param("password", {"subject": "sub-x"}, "subject", id="password-subject"),
+    pytest.param("password", {"extra_body": {"jwks_uri": JWKS}}, "jwks_uri", id="password-jwks_uri"),
+    pytest.param("public-key", {"extra_body": {"jwks_uri": JWKS}}, "jwks_uri", id="public-key-jwks_uri"),
+    pytest.param("public-key", {"identifier": "pk-renamed"}, "identifier", id="public-key-identifier"),
+    pytest.param("token", {"identifier": "tok-renamed"}, "identifier", id="token-identifier"),
+    pytest.param("token", {"extra_body": {"provider_id": UNKNOWN_ID}}, "provider_id", id="token-provider_id"),
+    pytest.param("url", {"subject": None}, "subject", id="url-subject-null"),
+    pytest.param("public", {"extra_body": {"application_id": UNKNOWN_ID}}, "application_id", id="public-application_id"),
+    pytest.param("public", {"type": "password"}, "type", id="public-type-changed"),
+]
+
+
+@pytest.mark.parametrize("ctype,kwargs,field", INAPPLICABLE_UPDATES)
+def test_update_with_a_field_that_does_not_apply_is_400_and_changes_nothing(client, zone, app, provider, ctype, kwargs, field):
+    C = client.zones.application_credentials
+    c = new_cred(client, zone.id, ctype, app.id, **create_kwargs(ctype, app.id, provider.id))
+    err = expect_error(BadRequestError, f"PATCH a {ctype} credential with {field}", C.update, c.id, zone_id=zone.id, **kwargs)
+    body = assert_sdk_error(err, 400, "validation_error", context=f"PATCH {ctype} {field}")
+    assert_detail_field(body, lambda f: f == field, f"== {field!r}")
+    assert dump_without(C.retrieve(c.id, zone_id=zone.id), "password") == dump_without(c, "password")
+    # The same body without that field, and with the credential's own type, is accepted.
+    assert C.update(c.id, zone_id=zone.id, type=ctype).id == c.id
+
+
 INVALID_CREATES = [
     pytest.param("public-key", {"jwks_uri": "http://workload.example.com/jwks.json"}, "jwks_uri", id="public-key-http-jwks"),
     pytest.param("public-key", {"jwks_uri": "not a url"}, "jwks_uri", id="public-key-bad-jwks"),

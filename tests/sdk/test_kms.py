@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Iterator, Optional, Tuple
 
 import pytest
-from keycardai_api import APIStatusError, InternalServerError, KeycardAPI
+from keycardai_api import APIStatusError, BadRequestError, InternalServerError, KeycardAPI
 from keycardai_api.types import Zone
 
 from sdk_processes import free_port, keyzone_bin, keyzone_env, spawn, stop, wait_ready
@@ -126,6 +126,30 @@ def test_create_with_refused_kms_key_is_503_and_creates_nothing(client, kms, new
     )
     assert_kms_unavailable(err, f"create with {arn}", mentions)
     assert total_zone_count(client) == before, "expected no zone to be created when KMS refuses to wrap its data key"
+
+
+MALFORMED_ARNS = [
+    "arn:foo",
+    "arn:aws:kms:us-east-1:1:key/x",  # the account is 12 digits
+    "arn:aws:s3:::bucket",  # not KMS
+    "arn:aws:kms:us-east-1:123456789012:1234abcd",  # neither key/ nor alias/
+    "arn:aws:kms::123456789012:key/x",  # no region
+]
+
+
+@pytest.mark.parametrize("arn", MALFORMED_ARNS)
+def test_malformed_arn_is_400_before_kms_is_asked(client, arn):
+    """A malformed ARN is the client's mistake (400 on the field), not KMS's refusal (503), on create and PATCH."""
+    before = total_zone_count(client)
+    err = expect_error(BadRequestError, f"POST /zones with encryption_key {arn}", client.zones.create, name=unique_name("kms-bad"), encryption_key=aws_key(arn))
+    body = assert_sdk_error(err, 400, "validation_error", context=f"create with {arn}")
+    assert [d["field"] for d in body["details"]] == ["encryption_key.arn"], body
+    assert total_zone_count(client) == before
+    zone = new_zone(client, "kms-bad-patch")
+    err = expect_error(BadRequestError, f"PATCH encryption_key {arn}", client.zones.update, zone.id, encryption_key=aws_key(arn))
+    body = assert_sdk_error(err, 400, "validation_error", context=f"PATCH with {arn}")
+    assert [d["field"] for d in body["details"]] == ["encryption_key.arn"], body
+    assert client.zones.retrieve(zone.id).encryption_key is None
 
 
 def test_rewrap_to_disabled_key_is_refused_then_allowed_once_enabled(client, kms, new_kms_key):

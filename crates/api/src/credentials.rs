@@ -147,16 +147,34 @@ pub enum CredentialCreate {
     },
 }
 
-#[derive(Deserialize, ToSchema, Default)]
+/// A PATCH of a credential (`Iam…CredentialUpdate` in the SDK). What an
+/// update may change depends on the credential's type, so every field a
+/// credential has is read here, and core refuses those that do not apply
+/// (400 on the field) instead of ignoring them. The schema, one branch per
+/// type, is `openapi::CredentialUpdate`.
+#[derive(Deserialize, Default)]
 pub struct CredentialUpdate {
+    /// When given, the credential's own type (no update changes it).
+    #[serde(default, rename = "type", deserialize_with = "double_option")]
+    pub kind: Option<Option<String>>,
     /// Token credentials: `null` accepts any subject.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<crate::openapi::Identifier>)]
     pub subject: Option<Option<String>>,
     /// URL credentials (an https URL) and public credentials; unique in the
-    /// zone (else 409).
-    #[schema(value_type = Option<crate::openapi::Identifier>)]
-    pub identifier: Option<String>,
+    /// zone (else 409); `null` keeps it.
+    #[serde(default, deserialize_with = "double_option")]
+    pub identifier: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub application_id: bool,
+    #[serde(default, deserialize_with = "present")]
+    pub provider_id: bool,
+    #[serde(default, deserialize_with = "present")]
+    pub jwks_uri: bool,
+}
+
+/// Whether a field was sent at all, whatever its value.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    serde::de::IgnoredAny::deserialize(d).map(|_| true)
 }
 
 #[utoipa::path(get, path = "/zones/{zone_id}/application-credentials", tag = "Application credentials", operation_id = "listCredentials",
@@ -271,7 +289,7 @@ pub async fn retrieve(
 }
 
 #[utoipa::path(patch, path = "/zones/{zone_id}/application-credentials/{id}", tag = "Application credentials", operation_id = "updateCredential",
-    params(("zone_id" = crate::openapi::Id, Path), ("id" = crate::openapi::Id, Path)), request_body = CredentialUpdate,
+    params(("zone_id" = crate::openapi::Id, Path), ("id" = crate::openapi::Id, Path)), request_body = crate::openapi::CredentialUpdate,
     responses((status = 200, body = CredentialResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, description = "The identifier is taken, or concurrent updates kept colliding", body = ErrorBody)),
     security(("bearer_auth" = [])))]
@@ -288,8 +306,17 @@ pub async fn update(
             &scope.0,
             &id,
             CredentialChanges {
+                kind: b.kind,
                 subject: b.subject,
                 identifier: b.identifier,
+                fixed: [
+                    ("application_id", b.application_id),
+                    ("provider_id", b.provider_id),
+                    ("jwks_uri", b.jwks_uri),
+                ]
+                .into_iter()
+                .filter_map(|(field, sent)| sent.then_some(field))
+                .collect(),
             },
             if_match.0,
         )

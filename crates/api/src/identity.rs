@@ -575,22 +575,38 @@ pub async fn delete_grant(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `POST /zones/{zone_id}/users` (a Keyzone extension; the Keycard API has
-/// no call for it): an administrator provisions a person who signs in with
-/// a password. 201 with the user; 409 when the email already signs in to
-/// the zone.
+/// The body of `POST /zones/{zone_id}/users`, a Keyzone extension (the
+/// Keycard API has no call for it): a person of the zone, provisioned by
+/// an administrator, who signs in on the zone's sign-in page.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct UserCreate {
+    /// Stored trimmed and in lowercase; unique among the zone's own users
+    /// (else 409).
+    #[schema(value_type = crate::openapi::Email)]
     pub email: String,
-    /// At least 8 characters; without it the person cannot sign in with a
-    /// password.
+    /// Without it the person cannot sign in with a password. Stored only
+    /// as an argon2id hash.
+    #[schema(value_type = Option<crate::openapi::Password>)]
     pub password: Option<String>,
     /// What the person is called (the OIDC `name` claim).
+    #[schema(value_type = Option<crate::openapi::Name>)]
     pub name: Option<String>,
+    /// Default `false`.
     #[serde(default)]
     pub email_verified: bool,
 }
 
+#[utoipa::path(post, path = "/zones/{zone_id}/users", tag = "Users", operation_id = "createUser",
+    description = "**Keyzone extension**: the Keycard API has no such call, and the official SDK does not \
+        know it (`x-keyzone-extension`). An administrator provisions a person of the zone who signs in \
+        on the zone's sign-in page, with the password when one is given.",
+    extensions(("x-keyzone-extension" = json!(true))),
+    params(("zone_id" = crate::openapi::Id, Path),
+        ("expand[]" = Option<Vec<String>>, Query, description = "grant_count, session_count, role-assignments, groups; other values are ignored")),
+    request_body = UserCreate,
+    responses((status = 201, body = UserResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "The email is taken by another user of the zone", body = ErrorBody)),
+    security(("bearer_auth" = [])))]
 pub async fn create_user(
     State(state): State<Arc<AppState>>,
     scope: Scoped,

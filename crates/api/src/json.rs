@@ -9,6 +9,8 @@ use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 
+mod objects_only;
+
 pub struct JsonBody<T>(pub T);
 
 /// For PATCH fields: absent → `None` (keep), `null` → `Some(None)` (clear),
@@ -85,6 +87,17 @@ fn control_character_at(v: &serde_json::Value, path: &mut String) -> Option<Stri
     }
 }
 
+/// serde names the Rust type it expected ("expected struct ZoneChanges");
+/// the client knows the field as a JSON object.
+fn object_named(msg: String) -> String {
+    for marker in [", expected struct ", ", expected internally tagged enum "] {
+        if let Some(i) = msg.rfind(marker) {
+            return format!("{}, expected an object", &msg[..i]);
+        }
+    }
+    msg
+}
+
 /// Whether reading the body failed because it was slower than the
 /// server's body timeout (`server::ConnectionLimits::body_timeout`).
 fn body_timed_out(e: &axum::extract::rejection::BytesRejection) -> bool {
@@ -100,7 +113,8 @@ fn body_timed_out(e: &axum::extract::rejection::BytesRejection) -> bool {
 
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     // Every body of this API is an object; serde would also build a struct
-    // from an array of its fields in order, which no client means.
+    // from an array of its fields in order, which no client means (nested
+    // structs are held to the same by `objects_only`).
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -122,7 +136,7 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         }
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    serde_path_to_error::deserialize(objects_only::Objects(de)).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         // serde reports some type mismatches (a null or a number where an
@@ -140,6 +154,7 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         // serde's message says what was expected; strip its position suffix.
         let msg = inner.to_string();
         let msg = msg.split(" at line ").next().unwrap_or(&msg).to_owned();
+        let msg = object_named(msg);
         // A missing field is reported at its parent; name the field itself.
         let missing = msg
             .strip_prefix("missing field `")
@@ -207,5 +222,83 @@ mod tests {
             assert_eq!(e.code, ErrorCode::ValidationError, "{e:?}");
             assert_eq!(e.details[0].field, "status");
         }
+    }
+
+    #[test]
+    fn structs_are_read_only_from_objects() {
+        #[derive(serde::Deserialize, Debug, PartialEq)]
+        #[serde(tag = "type", rename_all = "snake_case")]
+        enum Tagged {
+            Token { token: String },
+        }
+        #[derive(serde::Deserialize, Debug, PartialEq)]
+        #[serde(rename_all = "snake_case")]
+        enum External {
+            Plain,
+            Fields { a: u8 },
+        }
+        #[derive(serde::Deserialize, Debug, PartialEq)]
+        struct Deep {
+            inner: Inner2,
+        }
+        #[derive(serde::Deserialize, Debug, PartialEq)]
+        struct Inner2 {
+            enabled: bool,
+        }
+        #[derive(serde::Deserialize, Debug, PartialEq)]
+        struct All {
+            #[serde(default)]
+            deep: Option<Deep>,
+            #[serde(default)]
+            list: Vec<Inner2>,
+            #[serde(default)]
+            names: Vec<String>,
+            #[serde(default)]
+            pair: Option<(u8, String)>,
+            #[serde(default)]
+            tagged: Option<Tagged>,
+            #[serde(default)]
+            external: Option<External>,
+            #[serde(default)]
+            any: Option<serde_json::Value>,
+        }
+        let refused = |body: &str, field: &str| {
+            let e = parse::<All>(body.as_bytes()).unwrap_err();
+            assert_eq!(e.status, StatusCode::BAD_REQUEST, "{body}");
+            assert_eq!(e.code, ErrorCode::ValidationError, "{body}");
+            assert_eq!(e.details[0].field, field, "{body}");
+            assert_eq!(
+                e.details[0].message, "invalid type: sequence, expected an object",
+                "{body}"
+            );
+        };
+        // An Option<struct>, a struct nested in it, and items of a Vec.
+        refused(r#"{"deep": [{"enabled": true}]}"#, "deep");
+        refused(r#"{"deep": {"inner": [true]}}"#, "deep.inner");
+        refused(r#"{"list": [{"enabled": true}, [false]]}"#, "list[1]");
+        // An internally tagged enum, and an external enum's struct variant.
+        refused(r#"{"tagged": ["token", "t"]}"#, "tagged");
+        refused(r#"{"external": {"fields": [1]}}"#, "external.fields");
+        // Objects, sequences, tuples, enums and free JSON read as before.
+        let all = parse::<All>(
+            br#"{"deep": {"inner": {"enabled": true}}, "list": [{"enabled": false}],
+                "names": ["a", "b"], "pair": [1, "x"], "tagged": {"type": "token", "token": "t"},
+                "external": "plain", "any": [1, {"a": [2]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(all.deep.unwrap().inner, Inner2 { enabled: true });
+        assert_eq!(all.names, ["a", "b"]);
+        assert_eq!(all.pair, Some((1, "x".to_owned())));
+        assert_eq!(all.tagged, Some(Tagged::Token { token: "t".into() }));
+        assert_eq!(all.external, Some(External::Plain));
+        assert_eq!(all.any, Some(serde_json::json!([1, {"a": [2]}])));
+        let all = parse::<All>(br#"{"external": {"fields": {"a": 1}}}"#).unwrap();
+        assert_eq!(all.external, Some(External::Fields { a: 1 }));
+        // The Rust type's name is not in the message.
+        let e = parse::<All>(br#"{"deep": "x"}"#).unwrap_err();
+        assert_eq!(
+            e.details[0].message,
+            "invalid type: string \"x\", expected an object"
+        );
     }
 }

@@ -24,7 +24,8 @@ use std::borrow::Cow;
 use std::collections::BTreeSet;
 use utoipa::openapi::path::ParameterIn;
 use utoipa::openapi::schema::{
-    AdditionalProperties, ArrayItems, ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type,
+    AdditionalProperties, AnyOfBuilder, ArrayItems, ObjectBuilder, OneOfBuilder, Schema,
+    SchemaType, Type,
 };
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Ref, RefOr};
@@ -59,6 +60,7 @@ use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
         identity::get_user_agent, identity::list_sessions, identity::get_session,
         identity::update_session, identity::delete_session, identity::list_grants,
         identity::get_grant, identity::update_grant, identity::delete_grant,
+        identity::create_user,
     ),
     components(schemas(
         error::ErrorBody,
@@ -285,11 +287,13 @@ string_rule!(
 string_rule!(
     /// `zone::validate_arn`.
     KmsKeyArn,
-    "An AWS KMS key ARN (`arn:aws:kms:<region>:<account>:key/<id>`): at most 2048 characters, \
-     no whitespace or control characters. The key must be usable by the server (else 503).",
-    min = Some(4),
-    max = Some(2048),
-    pattern = format!("^arn:{VISIBLE}*$"),
+    "An AWS KMS key ARN, `arn:<partition>:kms:<region>:<12-digit account>:key/<key id>` or \
+     `…:alias/<alias name>` (partition `aws` or `aws-…`; region lowercase letters, digits and '-'; \
+     a key id of letters, digits and '-'; an alias of those, '/' and '_'). The key must be usable \
+     by the server (else 503).",
+    min = Some(1),
+    max = Some(keyzone_domain::zone::ARN_MAX_LEN),
+    pattern = r"^arn:aws(?:-[a-z]+)*:kms:[a-z](?:[a-z0-9-]{0,30}[a-z0-9])?:[0-9]{12}:(?:key/[A-Za-z0-9-]{1,128}|alias/[A-Za-z0-9/_-]{1,256})$".to_owned(),
 );
 
 string_rule!(
@@ -321,6 +325,35 @@ string_rule!(
     "1 to 4096 characters (bytes of UTF-8); line breaks and tabs are allowed, other C0 control characters are not.",
     min = Some(1),
     max = Some(4096),
+    pattern = format!("^{BODY_CHAR}+$"),
+);
+
+/// Unicode `White_Space` but the two C0 controls a body refuses (U+000B,
+/// U+000C): what `str::trim` removes.
+const TRIMMED: &str = r"[\t\n\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]";
+
+string_rule!(
+    /// `signin::valid_email` of `signin::normalize_email` (trimmed, in
+    /// lowercase).
+    Email,
+    "An email address: around it, whitespace is trimmed; then at most 254 characters (bytes of UTF-8) \
+     without whitespace or control characters, a non-empty part before the first '@', and after it \
+     a domain with a '.' that neither starts nor ends with one.",
+    min = Some(1),
+    max = None,
+    pattern = format!(
+        r"^{TRIMMED}*(?={VISIBLE}{{1,254}}{TRIMMED}*$)[^@\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+@{NO_DOT}{VISIBLE}*\.{VISIBLE}*{NO_DOT}{TRIMMED}*$",
+        NO_DOT = r"[^.\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]",
+    ),
+);
+
+string_rule!(
+    /// `signin::provision_user`: `MIN_PASSWORD_LEN` characters, at most
+    /// 1024 bytes.
+    Password,
+    "8 to 1024 characters (bytes of UTF-8 for the maximum); line breaks and tabs are allowed, other C0 control characters are not.",
+    min = Some(8),
+    max = Some(1024),
     pattern = format!("^{BODY_CHAR}+$"),
 );
 
@@ -487,6 +520,120 @@ pub enum CredentialType {
     Public,
 }
 
+/// The body of `PATCH …/application-credentials/{id}`
+/// (`credentials::CredentialUpdate`): one branch per credential type, as
+/// the SDK's `Iam…CredentialUpdate` types are. What an update may change
+/// depends on the type of the credential in the path, which no update
+/// changes: a branch takes its own fields and `type`, and refuses the
+/// fields of the others and those of a new credential that no update
+/// changes (`Directory::update_credential` answers 400 on such a field).
+pub struct CredentialUpdate;
+
+/// The fields of credentials a PATCH body may name, in some branch or none.
+const CREDENTIAL_FIELDS: [&str; 5] = [
+    "subject",
+    "identifier",
+    "application_id",
+    "provider_id",
+    "jwks_uri",
+];
+
+fn credential_update_branch(
+    kind: &str,
+    description: &str,
+    field: Option<(&str, &str, &str)>,
+) -> RefOr<Schema> {
+    let refused: Vec<&str> = CREDENTIAL_FIELDS
+        .into_iter()
+        .filter(|f| field.is_none_or(|(own, ..)| own != *f))
+        .collect();
+    let mut o = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some(description))
+        .property(
+            "type",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some([kind]))
+                .description(Some("When given, the credential's own type.")),
+        )
+        .property_names(Some(text_object(&format!(
+            "(?!(?:{})$){BODY_CHAR}",
+            refused.join("|")
+        ))));
+    if let Some((name, rule, about)) = field {
+        o = o.property(
+            name,
+            OneOfBuilder::new()
+                .item(ObjectBuilder::new().schema_type(Type::Null))
+                .item({
+                    let mut r = Ref::from_schema_name(rule);
+                    r.description = about.to_owned();
+                    r
+                }),
+        );
+    }
+    o.into()
+}
+
+impl PartialSchema for CredentialUpdate {
+    fn schema() -> RefOr<Schema> {
+        AnyOfBuilder::new()
+            .description(Some(
+                "What an update may change depends on the credential's type: a token credential's \
+                 `subject`, a URL or public credential's `identifier`; nothing else. `type`, when \
+                 given, must be the credential's own. A field of another type of credential, or \
+                 `application_id`, `provider_id` or `jwks_uri`, is refused (400 on the field).",
+            ))
+            .item(credential_update_branch(
+                "token",
+                "A token credential.",
+                Some(("subject", "Identifier", "`null` accepts any subject.")),
+            ))
+            .item(credential_update_branch(
+                "password",
+                "A password credential: nothing changes.",
+                None,
+            ))
+            .item(credential_update_branch(
+                "public-key",
+                "A public-key credential: nothing changes.",
+                None,
+            ))
+            .item(credential_update_branch(
+                "url",
+                "A URL credential.",
+                Some((
+                    "identifier",
+                    "HttpsUrl",
+                    "The client ID URL, unique in the zone (else 409); `null` keeps it.",
+                )),
+            ))
+            .item(credential_update_branch(
+                "public",
+                "A public credential.",
+                Some((
+                    "identifier",
+                    "Identifier",
+                    "The client_id, unique in the zone (else 409); `null` keeps it.",
+                )),
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for CredentialUpdate {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("CredentialUpdate")
+    }
+
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.push(("Identifier".into(), Identifier::schema()));
+        schemas.push(("HttpsUrl".into(), HttpsUrl::schema()));
+        schemas.push(("JsonValue".into(), JsonValue::schema()));
+    }
+}
+
 /// A provider's type (`ProviderType`): only `external` providers are made
 /// through the API; the zone's own STS and vault are platform-owned.
 #[derive(ToSchema)]
@@ -650,7 +797,7 @@ impl Modify for RequestRules {
             .components
             .iter()
             .flat_map(|c| c.schemas.iter())
-            .filter(|(_, s)| matches!(s, RefOr::T(Schema::Object(o)) if o.required.is_empty()))
+            .filter(|(_, s)| all_optional(s))
             .map(|(name, _)| format!("#/components/schemas/{name}"))
             .collect();
         for item in openapi.paths.paths.values_mut() {
@@ -705,6 +852,16 @@ impl Modify for RequestRules {
                 apply(s, place, &mut pending);
             }
         }
+    }
+}
+
+/// Whether a body schema is an object without required fields (or a
+/// choice of such objects), so that `{}` is valid by it.
+fn all_optional(s: &RefOr<Schema>) -> bool {
+    match s {
+        RefOr::T(Schema::Object(o)) => o.required.is_empty(),
+        RefOr::T(Schema::AnyOf(x)) => x.items.iter().all(all_optional),
+        _ => false,
     }
 }
 
@@ -927,6 +1084,27 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Operations the Keycard API lacks are marked as Keyzone extensions,
+    /// in the operation (`x-keyzone-extension`) and its description.
+    #[test]
+    fn extensions_are_marked() {
+        let doc = doc();
+        let mut marked = Vec::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                if op.get("x-keyzone-extension") == Some(&serde_json::Value::Bool(true)) {
+                    let description = op["description"].as_str().unwrap_or_default();
+                    assert!(
+                        description.starts_with("**Keyzone extension**"),
+                        "{method} {path}: {description}"
+                    );
+                    marked.push(format!("{method} {path}"));
+                }
+            }
+        }
+        assert_eq!(marked, ["post /zones/{zone_id}/users"]);
     }
 
     /// Every `$ref` names a schema of the document.

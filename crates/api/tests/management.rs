@@ -236,6 +236,21 @@ async fn validation_names_fields_and_changes_nothing() {
         ),
         (json!({"name": 5}), "name"),
         (json!({}), "name"),
+        // A nested object given as an array of its fields (serde's
+        // sequence form of a struct) is refused at any depth.
+        (json!({"name": "ok", "protocols": [null]}), "protocols"),
+        (
+            json!({"name": "ok", "protocols": {"oauth2": [null, null]}}),
+            "protocols.oauth2",
+        ),
+        (
+            json!({"name": "ok", "protocols": {"oauth2": {"cimd": [true, []]}}}),
+            "protocols.oauth2.cimd",
+        ),
+        (
+            json!({"name": "ok", "encryption_key": ["aws", "arn:x"]}),
+            "encryption_key",
+        ),
     ] {
         let r = send(&a.router, req("POST", "/zones", Some(body.clone()))).await;
         assert_error_shape(&r, 400, "validation_error");

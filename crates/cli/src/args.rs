@@ -136,8 +136,9 @@ pub enum Command {
     Providers(Zoned<ProviderCommand>),
     /// Secrets stored encrypted in a zone's vault.
     Secrets(Zoned<SecretCommand>),
-    /// Users of a zone (read only).
-    Users(Zoned<ReadCommand>),
+    /// Users of a zone: list, show, and provision a person who signs in
+    /// with a password (a Keyzone extension of the API).
+    Users(Zoned<UserCommand>),
     /// User agents: dynamically registered clients (read only).
     UserAgents(Zoned<ReadCommand>),
     /// Sessions of users and applications: read, revoke, delete.
@@ -599,6 +600,45 @@ pub enum SecretCommand {
     Delete {
         /// The secret's id.
         id: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// List the zone's users.
+    List(ListArgs),
+    /// Show a user.
+    Get {
+        /// The user's id.
+        id: String,
+    },
+    /// Provision a person of the zone, who signs in on the zone's sign-in
+    /// page (POST /zones/{zone}/users, a Keyzone extension). A password is
+    /// never taken on the command line, where other users can see it (ps,
+    /// /proc, shell history): give --password-stdin or --password-file.
+    /// Without either, the person cannot sign in with a password.
+    Create {
+        /// Their email address (stored trimmed, in lowercase); one per
+        /// person of the zone.
+        #[arg(long)]
+        email: String,
+        /// Read the password from stdin (one trailing newline is dropped):
+        /// `printf '%s' "$PW" | keyzone users create … --password-stdin`.
+        /// At least 8 characters.
+        #[arg(long, conflicts_with = "password_file")]
+        password_stdin: bool,
+        /// Read the password from this file (one trailing newline is
+        /// dropped). At least 8 characters.
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<std::path::PathBuf>,
+        /// What the person is called (the OIDC `name` claim).
+        #[arg(long)]
+        name: Option<String>,
+        /// Mark the email address as verified [default: not verified].
+        #[arg(long)]
+        email_verified: bool,
+        #[command(flatten)]
+        data: DataArg,
     },
 }
 

@@ -320,10 +320,7 @@ fn value_or_stdin(v: &str, what: &str) -> Result<String, Failure> {
     let mut s = String::new();
     std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
         .map_err(|e| Failure::new(Exit::Failure, format!("reading {what} from stdin: {e}")))?;
-    Ok(s.strip_suffix('\n')
-        .map(|t| t.strip_suffix('\r').unwrap_or(t))
-        .unwrap_or(&s)
-        .to_owned())
+    Ok(without_newline(&s).to_owned())
 }
 
 /// The body `--data` starts from: a JSON object, `@file` or `-`.
@@ -379,7 +376,7 @@ pub async fn run(command: Command) -> Result<(), Failure> {
         Command::Dependencies(z) => dependencies(zoned(&z)?, z.command).await,
         Command::Providers(z) => providers(zoned(&z)?, z.command).await,
         Command::Secrets(z) => secrets(zoned(&z)?, z.command).await,
-        Command::Users(z) => read_only(zoned(&z)?, &USERS, z.command).await,
+        Command::Users(z) => users(zoned(&z)?, z.command).await,
         Command::UserAgents(z) => read_only(zoned(&z)?, &USER_AGENTS, z.command).await,
         Command::Sessions(z) => {
             let ctx = zoned(&z)?;
@@ -840,6 +837,52 @@ async fn secrets(ctx: Ctx, command: SecretCommand) -> Result<(), Failure> {
             ctx.update(&ctx.zoned(&[k.segment, &id]), b).await
         }
         SecretCommand::Delete { id } => ctx.delete(k, &ctx.zoned(&[k.segment, &id]), &id).await,
+    }
+}
+
+/// Drops one trailing line break, as `value_or_stdin` does.
+fn without_newline(s: &str) -> &str {
+    s.strip_suffix('\n')
+        .map(|t| t.strip_suffix('\r').unwrap_or(t))
+        .unwrap_or(s)
+}
+
+async fn users(ctx: Ctx, command: UserCommand) -> Result<(), Failure> {
+    let k = &USERS;
+    match command {
+        UserCommand::List(page) => ctx.list(k, &ctx.zoned(&[k.segment]), vec![], &page).await,
+        UserCommand::Get { id } => ctx.get(&ctx.zoned(&[k.segment, &id])).await,
+        UserCommand::Create {
+            email,
+            password_stdin,
+            password_file,
+            name,
+            email_verified,
+            data,
+        } => {
+            // Never from argv: a command line is visible to other users.
+            let password = match (password_stdin, &password_file) {
+                (true, _) => Some(value_or_stdin("-", "the password")?),
+                (false, Some(path)) => {
+                    let text = std::fs::read_to_string(path).map_err(|e| {
+                        Failure::usage(format!("--password-file {}: {e}", path.display()))
+                    })?;
+                    Some(without_newline(&text).to_owned())
+                }
+                (false, None) => None,
+            };
+            if password.as_deref() == Some("") {
+                return Err(Failure::usage("the password is empty"));
+            }
+            let mut b = base_body(&data)?;
+            set(&mut b, &["email"], Some(json!(email)));
+            set(&mut b, &["password"], password.map(Value::String));
+            set(&mut b, &["name"], s(&name));
+            if email_verified {
+                set(&mut b, &["email_verified"], Some(json!(true)));
+            }
+            ctx.create(&ctx.zoned(&[k.segment]), b).await
+        }
     }
 }
 

@@ -169,12 +169,22 @@ pub enum NewCredential {
     },
 }
 
+/// An update of a credential, with every field the client sent: what an
+/// update may change depends on the credential's type, and a field that
+/// does not apply to it is refused (400 on the field), not ignored.
 #[derive(Debug, Clone, Default)]
 pub struct CredentialChanges {
+    /// `type` as sent (`Some(None)` for `null`): it must be the credential's
+    /// own, as no update changes a type.
+    pub kind: Option<Option<String>>,
     /// Token credentials: `Some(None)` makes it accept any subject.
     pub subject: Option<Option<String>>,
-    /// URL and public credentials.
-    pub identifier: Option<String>,
+    /// URL and public credentials: `Some(None)` (`null`) keeps it.
+    pub identifier: Option<Option<String>>,
+    /// Fields of a new credential that no update changes
+    /// (`application_id`, `provider_id`, `jwks_uri`), as the client named
+    /// them.
+    pub fixed: Vec<&'static str>,
 }
 
 impl Directory {
@@ -887,17 +897,42 @@ impl Directory {
         // What may change depends on the credential's type, which no
         // update changes: checked once.
         let mut errs = ValidationErrors::new();
+        let kind = c.kind.type_str();
+        if let Some(sent) = &changes.kind {
+            if sent.as_deref() != Some(kind) {
+                errs.add(
+                    "type",
+                    format!("must be `{kind}`: a credential's type cannot change"),
+                );
+            }
+        }
+        let applies = |field: &str| match &c.kind {
+            CredentialKind::Token { .. } => field == "subject",
+            CredentialKind::Url | CredentialKind::Public => field == "identifier",
+            CredentialKind::Password | CredentialKind::PublicKey { .. } => false,
+        };
+        for (field, sent) in [
+            ("subject", changes.subject.is_some()),
+            ("identifier", changes.identifier.is_some()),
+        ] {
+            if sent && !applies(field) {
+                errs.add(field, format!("does not apply to a {kind} credential"));
+            }
+        }
+        for field in &changes.fixed {
+            errs.add(*field, "cannot be changed; create a new credential instead");
+        }
         let identifier: Option<Option<String>> = match &c.kind {
             CredentialKind::Token { .. } => changes.subject.clone().inspect(|new| {
                 if let Some(s) = new {
                     errs.check("subject", dir::identifier(s));
                 }
             }),
-            CredentialKind::Url => changes.identifier.clone().map(|i| {
+            CredentialKind::Url => changes.identifier.clone().flatten().map(|i| {
                 errs.check("identifier", dir::https_url(&i));
                 Some(i)
             }),
-            CredentialKind::Public => changes.identifier.clone().map(|i| {
+            CredentialKind::Public => changes.identifier.clone().flatten().map(|i| {
                 errs.check("identifier", dir::identifier(&i));
                 Some(i)
             }),

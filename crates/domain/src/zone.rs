@@ -225,18 +225,65 @@ impl ZoneChanges {
     }
 }
 
-fn validate_arn(arn: &str) -> Result<(), String> {
+/// An AWS KMS key ARN, `arn:<partition>:kms:<region>:<account>:key/<id>`
+/// or `…:alias/<name>` (AWS's ARN format for KMS keys and aliases). A
+/// malformed one is refused here (400), before KMS is asked; a well-formed
+/// one that names no usable key is KMS's answer (503). The OpenAPI
+/// `KmsKeyArn` pattern states the same rule.
+pub fn validate_arn(arn: &str) -> Result<(), String> {
+    const FORMAT: &str = "must be an AWS KMS key ARN: arn:aws:kms:<region>:<12-digit account>:key/<key id> or …:alias/<alias name>";
     if arn.is_empty() {
         return Err("must not be empty".into());
     }
-    if arn.len() > 2048 || arn.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return Err("is not a valid ARN".into());
+    if arn.len() > ARN_MAX_LEN {
+        return Err(format!("must be at most {ARN_MAX_LEN} characters"));
     }
-    if !arn.starts_with("arn:") {
-        return Err("must be an AWS KMS key ARN (arn:aws:kms:…)".into());
+    let mut parts = arn.splitn(6, ':');
+    let (Some("arn"), Some(partition), Some("kms"), Some(region), Some(account), Some(resource)) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return Err(FORMAT.into());
+    };
+    // `aws`, `aws-cn`, `aws-us-gov`, `aws-iso-b`, …
+    let partition_ok = partition.strip_prefix("aws").is_some_and(|rest| {
+        rest.is_empty()
+            || rest.strip_prefix('-').is_some_and(|rest| {
+                rest.split('-')
+                    .all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase()))
+            })
+    });
+    // `us-east-1`, `eu-central-2`, `us-gov-west-1`, …
+    let region_ok = (1..=32).contains(&region.len())
+        && region.starts_with(|c: char| c.is_ascii_lowercase())
+        && !region.ends_with('-')
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    let account_ok = account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit());
+    let resource_ok = if let Some(id) = resource.strip_prefix("key/") {
+        (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    } else if let Some(name) = resource.strip_prefix("alias/") {
+        (1..=256).contains(&name.len())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'_' | b'-'))
+    } else {
+        false
+    };
+    if partition_ok && region_ok && account_ok && resource_ok {
+        Ok(())
+    } else {
+        Err(FORMAT.into())
     }
-    Ok(())
 }
+
+/// The longest ARN accepted.
+pub const ARN_MAX_LEN: usize = 2048;
 
 fn validate_cimd(c: &Cimd, path: &str, errs: &mut ValidationErrors) {
     if c.allowed_client_ids.len() > CIMD_MAX_ENTRIES {
@@ -363,6 +410,49 @@ pub fn cimd_allows(entry: &str, client_id: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kms_key_arns() {
+        for ok in [
+            "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+            "arn:aws:kms:us-east-1:123456789012:key/mrk-1234abcd12ab34cd56ef1234567890ab",
+            "arn:aws-cn:kms:cn-north-1:123456789012:key/k",
+            "arn:aws-us-gov:kms:us-gov-west-1:123456789012:alias/my/app_key-1",
+            "arn:aws-iso-b:kms:us-isob-east-1:123456789012:alias/a",
+        ] {
+            assert_eq!(validate_arn(ok), Ok(()), "{ok}");
+        }
+        let long_alias = format!(
+            "arn:aws:kms:us-east-1:123456789012:alias/{}",
+            "a".repeat(257)
+        );
+        for bad in [
+            "",
+            "arn:foo",
+            "arn:",
+            "arn:aws:kms",
+            "arn:aws:s3:::bucket",
+            "arn:aws:kms:us-east-1:1:key/x",
+            "arn:aws:kms:us-east-1:12345678901a:key/x",
+            "arn:aws:kms::123456789012:key/x",
+            "arn:aws:kms:US-EAST-1:123456789012:key/x",
+            "arn:aws:kms:us-east-:123456789012:key/x",
+            "arn:aws:kms:1us:123456789012:key/x",
+            "arn:aws:kms:us-east-1:123456789012:key/",
+            "arn:aws:kms:us-east-1:123456789012:key/a b",
+            "arn:aws:kms:us-east-1:123456789012:key/a:b",
+            "arn:aws:kms:us-east-1:123456789012:key/a/b",
+            "arn:aws:kms:us-east-1:123456789012:alias/",
+            "arn:aws:kms:us-east-1:123456789012:1234abcd",
+            "arn:azure:kms:us-east-1:123456789012:key/x",
+            "arn:aws-:kms:us-east-1:123456789012:key/x",
+            "arn:aws-CN:kms:us-east-1:123456789012:key/x",
+            "ARN:aws:kms:us-east-1:123456789012:key/x",
+            &long_alias,
+        ] {
+            assert!(validate_arn(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn cimd_entries() {

@@ -526,3 +526,126 @@ fn api_keys_are_listed_and_revoked_in_the_database() {
     assert!(exit.success(), "{log}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn users_are_provisioned_with_a_password_that_never_is_an_argument() {
+    let dir = temp_dir("cli-users");
+    let server = start(&dir);
+    let url = format!("http://127.0.0.1:{}", server.port);
+    let env = [("KEYZONE_SERVER", url.as_str()), ("KEYZONE_API_KEY", KEY)];
+    let zone = id(&ok(
+        &server,
+        &["zones", "create", "--name", "CLI users", "--json"],
+    ));
+    let z = ["--zone", zone.as_str()];
+    let users = |args: &[&str], stdin: Option<&str>| -> Out {
+        keyzone(&[&["users"], args, &z[..]].concat(), &env, stdin)
+    };
+
+    // From stdin, with --json: the server's User.
+    let password = "correct horse battery staple";
+    let ada = users(
+        &[
+            "create",
+            "--email",
+            " Ada@Example.com ",
+            "--name",
+            "Ada Lovelace",
+            "--email-verified",
+            "--password-stdin",
+            "--json",
+        ],
+        Some(&format!("{password}\n")),
+    );
+    assert_eq!(ada.code, 0, "{}", ada.stderr);
+    let ada = ada.json();
+    assert_eq!(ada["email"], "ada@example.com");
+    assert_eq!(ada["email_verified"], true);
+    assert_eq!(ada["zone_id"], zone.as_str());
+
+    // From a file, as a table; then without a password at all.
+    let file = dir.join("password");
+    std::fs::write(&file, "another long password\n").unwrap();
+    let bob = users(
+        &[
+            "create",
+            "--email",
+            "bob@example.com",
+            "--password-file",
+            file.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(bob.code, 0, "{}", bob.stderr);
+    assert!(
+        bob.stdout.contains("email  ") && bob.stdout.contains("bob@example.com"),
+        "{}",
+        bob.stdout
+    );
+    assert_eq!(
+        users(&["create", "--email", "carol@example.com"], None).code,
+        0
+    );
+
+    let list = users(&["list", "--json"], None);
+    assert_eq!(list.code, 0, "{}", list.stderr);
+    let list = list.json();
+    let emails: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["email"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        emails,
+        ["ada@example.com", "bob@example.com", "carol@example.com"]
+    );
+    let got = users(&["get", ada["id"].as_str().unwrap()], None);
+    assert!(got.stdout.contains("ada@example.com"), "{}", got.stdout);
+
+    // A taken email (409) and a short password (400) are refusals: 5.
+    let taken = users(&["create", "--email", "ADA@example.com"], None);
+    assert_eq!(taken.code, 5, "{}", taken.stderr);
+    let short = users(
+        &["create", "--email", "dan@example.com", "--password-stdin"],
+        Some("short\n"),
+    );
+    assert_eq!(short.code, 5, "{}", short.stderr);
+    assert!(short.stderr.contains("password"), "{}", short.stderr);
+    // No password on the command line, one source at a time, none empty: 2.
+    for (args, stdin) in [
+        (
+            &["create", "--email", "e@example.com", "--password", password][..],
+            None,
+        ),
+        (
+            &[
+                "create",
+                "--email",
+                "e@example.com",
+                "--password-stdin",
+                "--password-file",
+                file.to_str().unwrap(),
+            ][..],
+            Some(password),
+        ),
+        (
+            &["create", "--email", "e@example.com", "--password-stdin"][..],
+            Some("\n"),
+        ),
+    ] {
+        let out = users(args, stdin);
+        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+    }
+    let help = users(&["create", "--help"], None);
+    assert!(
+        help.stdout.contains("never taken on the command line"),
+        "{}",
+        help.stdout
+    );
+
+    let (exit, log) = server.stop();
+    assert!(exit.success(), "{log}");
+    assert!(!log.contains(password), "passwords never reach the log");
+    let _ = std::fs::remove_dir_all(dir);
+}
