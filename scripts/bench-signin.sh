@@ -42,7 +42,7 @@ curl -fs "$B/readyz" >/dev/null || { echo "bench: server did not start" >&2; cat
 enc() { "$PY" -c "import sys,urllib.parse;print(urllib.parse.quote(sys.argv[1],safe=''))" "$1"; }
 export CLIENT_ID_ENC="$(enc "$CLIENT_ID")" RESOURCE_ENC="$(enc "$RESOURCE")" REDIRECT_ENC="$(enc "$REDIRECT")"
 export REFRESH_FILE="$DATA/refresh.txt" CODES_FILE="$DATA/codes.txt"
-summary() { grep -E "Requests/sec|Latency|50%|99%|Non-2xx|requests in"; }
+summary() { grep -E "Requests/sec|Latency|50%|99%|Non-2xx|requests in|redeemed"; }
 
 # The baseline: an application with a password credential in the same zone.
 api() { curl -fsS "$B$2" -X "$1" -H "Authorization: Bearer $KEY" -H 'content-type: application/json' ${3:+-d "$3"}; }
@@ -61,7 +61,7 @@ echo "== refresh_token (rotation), RS256"
 taskset -c 0 wrk -t1 -c64 -d"${SECS}s" --latency -s "$ROOT/scripts/bench/refresh.lua" "$TOKEN" | summary
 
 # Codes live 60 s: make them just before the run, more than it can redeem.
-"$PY" "$ROOT/scripts/bench/signin_setup.py" codes "$DATA" "${KEYZONE_BENCH_CODES:-8000}"
+"$PY" "$ROOT/scripts/bench/signin_setup.py" codes "$DATA" "${KEYZONE_BENCH_CODES:-4000}"
 echo "== authorization_code + ID token, RS256 (5 s: codes are single-use)"
 taskset -c 0 wrk -t1 -c64 -d5s --latency -s "$ROOT/scripts/bench/code.lua" "$TOKEN" | summary
 

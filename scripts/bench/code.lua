@@ -19,3 +19,8 @@ function request()
   return wrk.format("POST", nil, {["Content-Type"] = "application/x-www-form-urlencoded"},
     prefix .. (codes[i] or "exhausted"))
 end
+
+function done(summary, latency, requests)
+  local ok = summary.requests - summary.errors.status
+  io.write(string.format("  redeemed %d codes: %.0f/s\n", ok, ok / (summary.duration / 1e6)))
+end

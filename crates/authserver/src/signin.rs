@@ -343,10 +343,17 @@ impl TokenService {
         };
         if client_id.starts_with("ua:") {
             let Some(ua) = self
-                .signin
-                .user_agent_by_identifier(&zone.id, client_id)
-                .await
-                .map_err(|e| internal(e.into()))?
+                .user_agents
+                .get_or_load((zone.id.clone(), client_id.to_owned()), || async {
+                    Ok::<_, OAuthError>(
+                        self.signin
+                            .user_agent_by_identifier(&zone.id, client_id)
+                            .await
+                            .map_err(|e| internal(e.into()))?
+                            .map(std::sync::Arc::new),
+                    )
+                })
+                .await?
             else {
                 return unknown();
             };
@@ -371,7 +378,7 @@ impl TokenService {
                 // RFC 7591 §2: grant_types defaults to authorization_code.
                 refresh: grants.iter().any(|g| g == "refresh_token"),
                 loopback_any_port: false,
-                user_agent_id: Some(ua.id),
+                user_agent_id: Some(ua.id.clone()),
                 application_id: None,
             }));
         }

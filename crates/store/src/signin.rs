@@ -1,7 +1,7 @@
 //! Sign-in records: password hashes, browser-session secrets, codes,
 //! refresh tokens and consent. Every statement is scoped by the zone.
 
-use crate::{errors::map_sqlx_error, exec, on_pool, Store};
+use crate::{errors::map_sqlx_error, exec, on_pool, BeginWrite, Store};
 use async_trait::async_trait;
 use keyzone_core::store::{
     SecretDigest, SessionStore, SignInStore, StoreError, StoredCode, StoredRefreshToken, UserStore,
@@ -253,42 +253,76 @@ impl SignInStore for Store {
         zone: &ZoneId,
         token: &SecretDigest,
         now: Timestamp,
+        successor: &SecretDigest,
+        successor_expires_at: Timestamp,
     ) -> Result<Option<StoredRefreshToken>, StoreError> {
-        let first = exec!(
-            self,
-            "UPDATE refresh_tokens SET rotated_at = $3 \
-             WHERE zone_id = $1 AND token_hash = $2 AND rotated_at IS NULL",
-            zone.as_str(),
-            &token[..],
-            now.as_micros()
-        )? == 1;
-        let row: Option<(String, String, i64, i64, Option<i64>)> = on_pool!(self, |p| {
-            sqlx::query_as(
-                "SELECT session_id, grant_data, created_at, expires_at, rotated_at \
-                 FROM refresh_tokens WHERE zone_id = $1 AND token_hash = $2",
+        type Row = (String, String, i64, i64, Option<i64>);
+        // The hot path of a refresh: one write transaction, in which the
+        // UPDATE decides the first use whatever the concurrency.
+        let found: Option<(Row, bool)> =
+            on_pool!(self, |p| crate::retry_transient(|| async move {
+                let mut tx = p.begin_write().await?;
+                let rotated: Option<(String, String, i64, i64)> = sqlx::query_as(
+                    "UPDATE refresh_tokens SET rotated_at = $3 \
+                     WHERE zone_id = $1 AND token_hash = $2 AND rotated_at IS NULL \
+                     RETURNING session_id, grant_data, created_at, expires_at",
+                )
+                .bind(zone.as_str())
+                .bind(&token[..])
+                .bind(now.as_micros())
+                .fetch_optional(&mut *tx)
+                .await?;
+                let row: Option<(Row, bool)> = match rotated {
+                    Some((s, g, c, e)) => Some(((s, g, c, e, None), true)),
+                    None => sqlx::query_as(
+                        "SELECT session_id, grant_data, created_at, expires_at, rotated_at \
+                         FROM refresh_tokens WHERE zone_id = $1 AND token_hash = $2",
+                    )
+                    .bind(zone.as_str())
+                    .bind(&token[..])
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .map(|r| (r, false)),
+                };
+                if let Some(((session, grant_data, _, expires_at, _), _)) = &row {
+                    if *expires_at > now.as_micros() {
+                        sqlx::query(
+                            "INSERT INTO refresh_tokens \
+                             (token_hash, zone_id, session_id, grant_data, created_at, expires_at) \
+                             VALUES ($1, $2, $3, $4, $5, $6)",
+                        )
+                        .bind(&successor[..])
+                        .bind(zone.as_str())
+                        .bind(session.as_str())
+                        .bind(grant_data.as_str())
+                        .bind(now.as_micros())
+                        .bind(successor_expires_at.as_micros())
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                }
+                tx.commit().await?;
+                Ok::<_, sqlx::Error>(row)
+            })
+            .await)
+            .map_err(map_sqlx_error)?;
+        found
+            .map(
+                |((session, grant_data, created_at, expires_at, rotated_at), first)| {
+                    Ok(StoredRefreshToken {
+                        session_id: session_id(session)?,
+                        grant_data,
+                        created_at: Timestamp::from_micros(created_at),
+                        expires_at: Timestamp::from_micros(expires_at),
+                        rotated_at: if first {
+                            None
+                        } else {
+                            rotated_at.map(Timestamp::from_micros)
+                        },
+                    })
+                },
             )
-            .bind(zone.as_str())
-            .bind(&token[..])
-            .fetch_optional(p)
-            .await
-        })
-        .map_err(map_sqlx_error)?;
-        row.map(
-            |(session, grant_data, created_at, expires_at, rotated_at)| {
-                Ok(StoredRefreshToken {
-                    session_id: session_id(session)?,
-                    grant_data,
-                    created_at: Timestamp::from_micros(created_at),
-                    expires_at: Timestamp::from_micros(expires_at),
-                    rotated_at: if first {
-                        None
-                    } else {
-                        rotated_at.map(Timestamp::from_micros)
-                    },
-                })
-            },
-        )
-        .transpose()
+            .transpose()
     }
 
     async fn has_consent(

@@ -421,6 +421,7 @@ async fn sign_in_records_are_single_use_and_zone_scoped(store: &Store) {
     assert_eq!(again.issued_session_id, Some(web.id.clone()));
 
     let rt = [2u8; 32];
+    let later = Timestamp::from_micros(now.as_micros() + 60_000_000);
     store
         .insert_refresh_token(
             &za,
@@ -433,13 +434,13 @@ async fn sign_in_records_are_single_use_and_zone_scoped(store: &Store) {
         .await
         .unwrap();
     assert!(store
-        .rotate_refresh_token(&zb, &rt, now)
+        .rotate_refresh_token(&zb, &rt, now, &[3u8; 32], later)
         .await
         .unwrap()
         .is_none());
     assert_eq!(
         store
-            .rotate_refresh_token(&za, &rt, now)
+            .rotate_refresh_token(&za, &rt, now, &[4u8; 32], later)
             .await
             .unwrap()
             .unwrap()
@@ -447,12 +448,45 @@ async fn sign_in_records_are_single_use_and_zone_scoped(store: &Store) {
         None
     );
     assert!(store
-        .rotate_refresh_token(&za, &rt, now)
+        .rotate_refresh_token(&za, &rt, now, &[5u8; 32], later)
         .await
         .unwrap()
         .unwrap()
         .rotated_at
         .is_some());
+    // Each rotation stored its successor, current, for the same session
+    // and grant; zone B's attempt stored nothing.
+    let next = store
+        .rotate_refresh_token(&za, &[4u8; 32], now, &[6u8; 32], later)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (next.rotated_at, next.session_id.clone()),
+        (None, web.id.clone())
+    );
+    assert_eq!(next.grant_data, "{}");
+    assert!(store
+        .rotate_refresh_token(&za, &[3u8; 32], now, &[7u8; 32], later)
+        .await
+        .unwrap()
+        .is_none());
+    // An expired token gets no successor.
+    let old = [8u8; 32];
+    store
+        .insert_refresh_token(&za, &old, &web.id, "{}", now, now)
+        .await
+        .unwrap();
+    assert!(store
+        .rotate_refresh_token(&za, &old, now, &[9u8; 32], later)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(store
+        .rotate_refresh_token(&za, &[9u8; 32], now, &[10u8; 32], later)
+        .await
+        .unwrap()
+        .is_none());
 
     assert!(!store.has_consent(&za, &ada.id, "ua:x", "k").await.unwrap());
     store

@@ -231,9 +231,18 @@ impl TokenService {
         let client_id = self.user_grant_client(zone, auth).await?;
         let token = form.required("refresh_token")?;
         let now = now_secs();
+        // The successor is stored in the rotation's own transaction: one
+        // durable write per refresh (the hot path).
+        let successor = random_secret();
         let stored = self
             .signin
-            .rotate_refresh_token(&zone.id, &digest(token), ts(now))
+            .rotate_refresh_token(
+                &zone.id,
+                &digest(token),
+                ts(now),
+                &digest(&successor),
+                ts(now + self.lifetimes.refresh_idle_secs),
+            )
             .await
             .map_err(|e| internal(e.into()))?
             .ok_or_else(|| invalid_grant("the refresh token is not valid"))?;
@@ -287,19 +296,21 @@ impl TokenService {
             grant.scopes = narrowed;
         }
         let resources = self.granted_resources(zone, &grant.resources, form).await?;
+        // The browser session (for the ID token's `sid` and `auth_time`) is
+        // read only when an ID token is issued.
         let parent = match &session.parent_id {
-            Some(p) => self
+            Some(p) if grant.scopes.iter().any(|s| s == "openid") => self
                 .signin
                 .get_session(&zone.id, p)
                 .await
                 .map_err(|e| internal(e.into()))?
                 .unwrap_or_else(|| session.clone()),
-            None => session.clone(),
+            _ => session,
         };
         let mut response = self
             .issue_user_tokens(zone, &grant, resources, &parent)
             .await?;
-        response.refresh_token = Some(self.new_refresh_token(zone, &grant, &session.id).await?);
+        response.refresh_token = Some(successor);
         Ok(response)
     }
 

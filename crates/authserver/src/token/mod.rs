@@ -89,6 +89,10 @@ pub struct TokenService {
     pub(crate) assertion_keys: AssertionKeys,
     /// Workload logins recorded recently on this node.
     pub(crate) sessions_recorded: TtlCache<(ZoneId, ApplicationId, ProviderId, String), ()>,
+    /// Self-registered clients (`ua:…`) by client id, for
+    /// [`crate::lookups::LOOKUP_TTL`] like the other token-path look-ups.
+    pub(crate) user_agents:
+        TtlCache<(ZoneId, String), Option<Arc<keyzone_domain::identity::UserAgent>>>,
     pub(crate) secrets: Arc<Secrets>,
     pub(crate) signing: Arc<SigningKeys>,
     pub(crate) vault: Arc<Vault>,
@@ -108,6 +112,7 @@ impl TokenService {
             cimd: crate::cimd::CimdDocuments::new(DocumentCache::new(d.fetcher.clone())),
             assertion_keys: AssertionKeys::new(DocumentCache::new(d.fetcher)),
             sessions_recorded: TtlCache::new(SESSION_RECORD_INTERVAL, SESSIONS_REMEMBERED),
+            user_agents: TtlCache::new(crate::lookups::LOOKUP_TTL, SESSIONS_REMEMBERED),
             secrets: d.secrets,
             signing: d.signing,
             vault: d.vault,

@@ -103,13 +103,20 @@ pub trait SignInStore: Send + Sync {
         created_at: Timestamp,
         expires_at: Timestamp,
     ) -> Result<(), StoreError>;
-    /// Marks the token rotated out at `now` (if it was current) and returns
-    /// it as it was before: `rotated_at` tells a reuse.
+    /// In one write transaction: marks the token rotated out at `now` (if
+    /// it was current), and — when it exists and has not expired — stores
+    /// `successor` for the same session and grant (RFC 6749 §6: the new
+    /// refresh token's scope is identical), expiring at
+    /// `successor_expires_at`. Returns the token as it was before:
+    /// `rotated_at` tells a reuse. A successor of a token the caller then
+    /// refuses is never handed out, so it is inert.
     async fn rotate_refresh_token(
         &self,
         zone: &ZoneId,
         token: &SecretDigest,
         now: Timestamp,
+        successor: &SecretDigest,
+        successor_expires_at: Timestamp,
     ) -> Result<Option<StoredRefreshToken>, StoreError>;
 
     async fn has_consent(
