@@ -18,7 +18,8 @@
 //! (identifiers, URIs, scopes, ARNs, secret values); the two agree for ASCII.
 
 use crate::{
-    applications, credentials, error, identity, page, providers, resources, secrets, zones,
+    applications, credentials, error, identity, invitations, page, providers, resources, secrets,
+    zones,
 };
 use std::borrow::Cow;
 use std::collections::BTreeSet;
@@ -59,6 +60,7 @@ use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
         identity::get_user_agent, identity::list_sessions, identity::get_session,
         identity::update_session, identity::delete_session, identity::list_grants,
         identity::get_grant, identity::update_grant, identity::delete_grant,
+        invitations::create, invitations::list, invitations::delete,
     ),
     components(schemas(
         error::ErrorBody,
@@ -86,6 +88,7 @@ use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
         (name = "User agents", description = "Dynamically registered clients"),
         (name = "Sessions", description = "User and application sessions"),
         (name = "Delegated grants", description = "Users' authorizations for resources"),
+        (name = "User invitations", description = "Keyzone extension: emails allowed to sign up in a zone"),
     )
 )]
 pub struct ApiDoc;

@@ -224,6 +224,7 @@ where
 /// codes, refresh tokens, consent, and the clients' registrations.
 pub trait SignInStores:
     keyzone_core::store::SignInStore
+    + keyzone_core::store::OnboardingStore
     + keyzone_core::store::SessionStore
     + keyzone_core::store::UserStore
     + keyzone_core::store::UserAgentStore
@@ -232,6 +233,7 @@ pub trait SignInStores:
 }
 impl<T> SignInStores for T where
     T: keyzone_core::store::SignInStore
+        + keyzone_core::store::OnboardingStore
         + keyzone_core::store::SessionStore
         + keyzone_core::store::UserStore
         + keyzone_core::store::UserAgentStore
