@@ -31,7 +31,7 @@ class Received:
 class SmtpSink:
     def __init__(self) -> None:
         self.messages: List[Received] = []
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._loop = asyncio.new_event_loop()
         self._server: Optional[asyncio.base_events.Server] = None
         self._thread = threading.Thread(target=self._loop.run_forever, name="smtp-sink", daemon=True)
