@@ -26,7 +26,7 @@ use utoipa::ToSchema;
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct InvitationCreate {
     /// The address to invite (compared case-insensitively).
-    #[schema(max_length = 254)]
+    #[schema(value_type = crate::openapi::Email)]
     pub email: String,
 }
 

@@ -212,6 +212,16 @@ string_rule!(
 );
 
 string_rule!(
+    /// `keyzone_authserver::invitations::api_email`.
+    Email,
+    "An email address: printable ASCII without spaces, one '@', a domain with a dot not at either end; \
+     at most 254 characters. Compared case-insensitively (stored lower-cased).",
+    min = Some(5),
+    max = Some(254),
+    pattern = r"^[!-?A-~]+@(?=[!-?A-~]*\.)[!-\-/-?A-~][!-?A-~]*[!-\-/-?A-~]$".to_owned(),
+);
+
+string_rule!(
     /// `validation::slug`.
     Slug,
     "1 to 63 lowercase letters, digits and '-', not starting or ending with '-' (a DNS label).",

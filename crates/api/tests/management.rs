@@ -661,7 +661,7 @@ async fn user_invitations_and_the_password_blocklist() {
     let base = format!("/zones/{zone}/user-invitations");
     let r = send(
         &a.router,
-        req("POST", &base, Some(json!({"email": " Ada@Example.com "}))),
+        req("POST", &base, Some(json!({"email": "Ada@Example.com"}))),
     )
     .await;
     assert_eq!(r.status.as_u16(), 201, "{:?}", r.body);

@@ -20,6 +20,16 @@ use keyzone_domain::zone::Zone;
 use keyzone_domain::{InvitationId, Page, PageRequest, Timestamp, ValidationErrors};
 use keyzone_oauth::OAuthError;
 
+/// The management API's email rule, exactly as the OpenAPI document
+/// states it (`Email`): the sign-in pages' rule (`valid_email`) on printable
+/// ASCII, one `@`, no surrounding space.
+pub fn api_email(email: &str) -> bool {
+    email.len() <= 254
+        && email.bytes().all(|b| (0x21..=0x7e).contains(&b))
+        && email.bytes().filter(|b| *b == b'@').count() == 1
+        && valid_email(email)
+}
+
 /// A new invitation with its link (shown once).
 #[derive(Debug, Clone)]
 pub struct CreatedInvitation {
@@ -39,8 +49,7 @@ impl TokenService {
         email: &str,
     ) -> Result<CreatedInvitation, CoreError> {
         let zone = scope.zone();
-        let email = normalize_email(email);
-        if !valid_email(&email) {
+        if !api_email(email) {
             let mut errs = ValidationErrors::new();
             errs.add("email", "must be an email address");
             return Err(errs.into());
@@ -53,6 +62,7 @@ impl TokenService {
         {
             return Err(CoreError::Conflict(Constraint::UserEmailUnique));
         }
+        let email = email.to_ascii_lowercase();
         let now = Timestamp::now();
         if let Some(old) = self.signin.invitation_by_email(&zone.id, &email).await? {
             if old.pending_at(now) {
@@ -236,6 +246,30 @@ impl TokenService {
             tracing::warn!(zone = %zone.id, error = %e, "invitation acceptance failed");
             refused(500, "Something went wrong", "Please try again later.")
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::api_email;
+
+    #[test]
+    fn the_api_email_rule() {
+        for ok in [
+            "a@b.co",
+            "Ada.Lovelace+x@Example.COM",
+            "a@b.c.d",
+            "!#$%@a-b.c",
+        ] {
+            assert!(api_email(ok), "{ok}");
+        }
+        for bad in [
+            "", "a", "a@b", "@b.co", "a@.co", "a@b.", " a@b.co", "a@b.co ", "a b@c.de", "a@b@c.de",
+            "ü@b.co", "a@b.cö",
+        ] {
+            assert!(!api_email(bad), "{bad:?}");
+        }
+        assert!(!api_email(&format!("{}@b.co", "a".repeat(250))));
     }
 }
 
