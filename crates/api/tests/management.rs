@@ -700,7 +700,7 @@ async fn user_invitations_and_the_password_blocklist() {
     assert_eq!(r.status.as_u16(), 201, "{:?}", r.body);
     let r = send(
         &a.router,
-        req("POST", &base, Some(json!({"email": "bob@example.com"}))),
+        req("POST", &base, Some(json!({"email": "Bob@Example.com"}))),
     )
     .await;
     assert_error_shape(&r, 409, "conflict");

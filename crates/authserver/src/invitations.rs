@@ -54,6 +54,7 @@ impl TokenService {
             errs.add("email", "must be an email address");
             return Err(errs.into());
         }
+        let email = email.to_ascii_lowercase();
         if self
             .signin
             .local_user_by_email(&zone.id, &email)
@@ -62,7 +63,6 @@ impl TokenService {
         {
             return Err(CoreError::Conflict(Constraint::UserEmailUnique));
         }
-        let email = email.to_ascii_lowercase();
         let now = Timestamp::now();
         if let Some(old) = self.signin.invitation_by_email(&zone.id, &email).await? {
             if old.pending_at(now) {
@@ -249,6 +249,14 @@ impl TokenService {
     }
 }
 
+fn no_invitation() -> Outcome {
+    refused(
+        400,
+        "This invitation cannot be used",
+        "The link has expired, was already used or was revoked. Ask the zone's administrators for a new invitation.",
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::api_email;
@@ -271,12 +279,4 @@ mod tests {
         }
         assert!(!api_email(&format!("{}@b.co", "a".repeat(250))));
     }
-}
-
-fn no_invitation() -> Outcome {
-    refused(
-        400,
-        "This invitation cannot be used",
-        "The link has expired, was already used or was revoked. Ask the zone's administrators for a new invitation.",
-    )
 }
