@@ -318,3 +318,38 @@ def test_without_smtp_the_start_up_log_says_so_and_emails_stay_unverified(server
     # Invitations still work without SMTP: the link comes back in the response, unsent.
     r = http.post(f"/zones/{zone}/user-invitations", json={"email": f"in-{secrets.token_hex(3)}@example.com"})
     assert r.status_code == 201 and r.json()["email_sent"] is False and "/oauth/invitation?token=" in r.json()["invitation_url"]
+
+
+def _expire_codes(db, zone: str) -> None:
+    """Ages the zone's codes past their 10 minutes, straight in the database (the node shares the suite's)."""
+    sql = f"UPDATE email_codes SET expires_at = 1 WHERE zone_id = '{zone}'"
+    if db.backend == "postgres":
+        db.psql(sql)
+        return
+    import sqlite3
+
+    conn = sqlite3.connect(str(db.sqlite_path), timeout=30)
+    try:
+        conn.execute("PRAGMA busy_timeout = 30000")
+        conn.execute(sql)
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def test_an_expired_code_is_refused_and_a_new_one_is_mailed(mail_node, server_db):
+    http, sink = mail_node.http, mail_node.sink
+    zone, client_id = make_zone(http, requires_invitation=False)
+    email = f"ex-{secrets.token_hex(3)}@example.com"
+    f = Flow(mail_node, zone, client_id)
+    page = f.verify_page(f.sign_up(email, "yet another phrase"))
+    code = code_in(sink.wait_for(lambda m: m.to == [email]).text)
+    _expire_codes(server_db, zone)
+    r = f.submit(page, code)
+    assert r.status_code == 400 and "no longer be used" in r.text, r.text
+    assert user_of(http, zone, email)["email_verified"] is False
+    page = f.verify_page(f.authorize())
+    mails = sink.to(email)
+    assert len(mails) == 2, [m.subject for m in mails]
+    f.redeem(f.submit(page, code_in(mails[1].text)))
+    assert user_of(http, zone, email)["email_verified"] is True
