@@ -323,6 +323,11 @@ RULE_VALUES: Dict[str, List[str]] = {
         "x@" + "y" * 248 + ".co", "x@" + "y" * 249 + ".co", "x@" + "y" * 250 + ".co",  # 253, 254, 255 characters
         "a@b", "@b.co", "a@.b.co", "a@b.co.", "a b@c.de", "a@b.c\u00a0d", "a@b.c\u0085", "", " ",
     ],
+    # POST /zones/{zone_id}/user-invitations (a Keyzone extension): stricter, no trimming.
+    "InvitationEmail": [
+        "ada@example.com", "Ada@Example.COM", " ada@example.com", "a@b@c.de", "a@b", "@b.co", "a@.b.co", "a@b.co.",
+        "a b@c.de", "é@b.co", "", "x@" + "y" * 249 + ".co", "x@" + "y" * 250 + ".co",
+    ],
     "Password": ["12345678", "1234567", "x" * 1024, "x" * 1025, "tabs\tand\nlines", "\u00e9" * 8],
     # Well-formed ARNs of no key: KMS refuses them (503), past the rule.
     "KmsKeyArn": [
@@ -367,6 +372,8 @@ def _rule_request(http: httpx.Client, zone_id: str, rule: str, value: str, app_i
         return http.post(f"/zones/{zone_id}/resources", json=body), "scopes[0]"
     if rule == "Email":
         return http.post(f"/zones/{zone_id}/users", json={"email": value}), "email"
+    if rule == "InvitationEmail":
+        return http.post(f"/zones/{zone_id}/user-invitations", json={"email": value}), "email"
     if rule == "Password":
         return http.post(f"/zones/{zone_id}/users", json={"email": f"p-{tag}@example.com", "password": value}), "password"
     if rule == "KmsKeyArn":

@@ -18,6 +18,7 @@ pub mod credentials;
 pub mod error;
 pub mod etag;
 pub mod identity;
+pub mod invitations;
 pub mod json;
 pub mod management;
 pub mod metrics;

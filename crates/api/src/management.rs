@@ -9,8 +9,8 @@ use crate::auth::Caller;
 use crate::context::{finish_management_errors, panic_response};
 use crate::error::{ApiError, ErrorCode};
 use crate::{
-    applications, credentials, identity, openapi, ops, providers, resources, secrets, zones,
-    AppState, MAX_BODY_BYTES,
+    applications, credentials, identity, invitations, openapi, ops, providers, resources, secrets,
+    zones, AppState, MAX_BODY_BYTES,
 };
 use axum::extract::DefaultBodyLimit;
 use axum::http::header;
@@ -102,6 +102,14 @@ pub fn router() -> Router<Arc<AppState>> {
             get(identity::list_users).post(identity::create_user),
         )
         .route("/zones/{zone_id}/users/{id}", get(identity::get_user))
+        .route(
+            "/zones/{zone_id}/user-invitations",
+            get(invitations::list).post(invitations::create),
+        )
+        .route(
+            "/zones/{zone_id}/user-invitations/{id}",
+            axum::routing::delete(invitations::delete),
+        )
         .route(
             "/zones/{zone_id}/user-agents",
             get(identity::list_user_agents),

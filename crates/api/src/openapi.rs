@@ -18,7 +18,8 @@
 //! (identifiers, URIs, scopes, ARNs, secret values); the two agree for ASCII.
 
 use crate::{
-    applications, credentials, error, identity, page, providers, resources, secrets, zones,
+    applications, credentials, error, identity, invitations, page, providers, resources, secrets,
+    zones,
 };
 use std::borrow::Cow;
 use std::collections::BTreeSet;
@@ -61,6 +62,7 @@ use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
         identity::update_session, identity::delete_session, identity::list_grants,
         identity::get_grant, identity::update_grant, identity::delete_grant,
         identity::create_user,
+        invitations::create, invitations::list, invitations::delete,
     ),
     components(schemas(
         error::ErrorBody,
@@ -88,6 +90,7 @@ use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
         (name = "User agents", description = "Dynamically registered clients"),
         (name = "Sessions", description = "User and application sessions"),
         (name = "Delegated grants", description = "Users' authorizations for resources"),
+        (name = "User invitations", description = "Keyzone extension: emails allowed to sign up in a zone"),
     )
 )]
 pub struct ApiDoc;
@@ -208,6 +211,16 @@ string_rule!(
     min = None,
     max = Some(128),
     pattern = format!(r"^{NO_HTML_TAG}[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"),
+);
+
+string_rule!(
+    /// `keyzone_authserver::invitations::api_email`.
+    InvitationEmail,
+    "An email address: printable ASCII without spaces, one '@', a domain with a dot not at either end; \
+     at most 254 characters. Compared case-insensitively (stored lower-cased).",
+    min = Some(5),
+    max = Some(254),
+    pattern = r"^[!-?A-~]+@(?=[!-?A-~]*\.)[!-\-/-?A-~][!-?A-~]*[!-\-/-?A-~]$".to_owned(),
 );
 
 string_rule!(
@@ -1104,7 +1117,16 @@ mod tests {
                 }
             }
         }
-        assert_eq!(marked, ["post /zones/{zone_id}/users"]);
+        marked.sort();
+        assert_eq!(
+            marked,
+            [
+                "delete /zones/{zone_id}/user-invitations/{id}",
+                "get /zones/{zone_id}/user-invitations",
+                "post /zones/{zone_id}/user-invitations",
+                "post /zones/{zone_id}/users",
+            ]
+        );
     }
 
     /// Every `$ref` names a schema of the document.

@@ -48,6 +48,14 @@ pub fn router() -> Router<Arc<AppState>> {
         )
         .route("/z/{zone_id}/oauth/signup", get(sign_up_form).post(sign_up))
         .route(
+            "/z/{zone_id}/oauth/verify",
+            get(verify_page).post(verify_email),
+        )
+        .route(
+            "/z/{zone_id}/oauth/invitation",
+            get(invitation_page).post(accept_invitation),
+        )
+        .route(
             "/z/{zone_id}/oauth/logout",
             get(logout_get).post(logout_post),
         )
@@ -117,6 +125,14 @@ fn templates() -> &'static minijinja::Environment<'static> {
             ("consent.html", include_str!("../templates/consent.html")),
             ("message.html", include_str!("../templates/message.html")),
             ("sign_up.html", include_str!("../templates/sign_up.html")),
+            (
+                "verify_email.html",
+                include_str!("../templates/verify_email.html"),
+            ),
+            (
+                "invitation.html",
+                include_str!("../templates/invitation.html"),
+            ),
         ] {
             env.add_template(name, source)
                 .expect("the page templates are valid");
@@ -264,6 +280,34 @@ fn show(state: &AppState, zone: &Zone, outcome: Outcome) -> Response {
             },
             "sign_up.html",
             minijinja::context! { txn, client_name, email => email.unwrap_or_default(), error, ..base("Create your account") },
+        ),
+        Step::VerifyEmail {
+            txn,
+            client_name,
+            email,
+            error,
+            notice,
+        } => render(
+            if error.is_some() {
+                StatusCode::BAD_REQUEST
+            } else {
+                StatusCode::OK
+            },
+            "verify_email.html",
+            minijinja::context! { txn, client_name, email, error, notice, ..base("Verify your email") },
+        ),
+        Step::Invitation {
+            token,
+            email,
+            error,
+        } => render(
+            if error.is_some() {
+                StatusCode::BAD_REQUEST
+            } else {
+                StatusCode::OK
+            },
+            "invitation.html",
+            minijinja::context! { token, email, error, ..base("Set your password") },
         ),
         Step::Consent {
             txn,
@@ -514,6 +558,89 @@ async fn sign_up(
             field("email"),
             field("password"),
         )
+        .await;
+    show(&state, &zone, outcome)
+}
+
+/// `GET {issuer}/oauth/verify?txn=…`: the email verification form.
+async fn verify_page(
+    State(state): State<Arc<AppState>>,
+    Path(zone_id): Path<String>,
+    Peer(peer): Peer,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> Response {
+    let (zone, form) =
+        match zone_and_form(&state, &zone_id, uri.query().unwrap_or("").as_bytes()).await {
+            Ok(v) => v,
+            Err(r) => return *r,
+        };
+    let txn = form.one("txn").ok().flatten().unwrap_or("");
+    let outcome = state
+        .tokens
+        .verify_page(&zone, &browser(&headers, peer), txn)
+        .await;
+    show(&state, &zone, outcome)
+}
+
+/// `POST {issuer}/oauth/verify`: a code (`action=verify`, the first
+/// button) or a request for a new one (`action=resend`).
+async fn verify_email(
+    State(state): State<Arc<AppState>>,
+    Path(zone_id): Path<String>,
+    Peer(peer): Peer,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (zone, form) = match zone_and_form(&state, &zone_id, &body).await {
+        Ok(v) => v,
+        Err(r) => return *r,
+    };
+    let field = |n: &str| form.one(n).ok().flatten().unwrap_or("");
+    let outcome = state
+        .tokens
+        .verify_email(
+            &zone,
+            &browser(&headers, peer),
+            field("txn"),
+            field("code"),
+            field("action") == "resend",
+        )
+        .await;
+    show(&state, &zone, outcome)
+}
+
+/// `GET {issuer}/oauth/invitation?token=…`: an invitation's link.
+async fn invitation_page(
+    State(state): State<Arc<AppState>>,
+    Path(zone_id): Path<String>,
+    uri: axum::http::Uri,
+) -> Response {
+    let (zone, form) =
+        match zone_and_form(&state, &zone_id, uri.query().unwrap_or("").as_bytes()).await {
+            Ok(v) => v,
+            Err(r) => return *r,
+        };
+    let token = form.one("token").ok().flatten().unwrap_or("");
+    let outcome = state.tokens.invitation_page(&zone, token).await;
+    show(&state, &zone, outcome)
+}
+
+/// `POST {issuer}/oauth/invitation`: the invited person's password. The
+/// token is the form's CSRF protection: only the link's holder has it.
+async fn accept_invitation(
+    State(state): State<Arc<AppState>>,
+    Path(zone_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (zone, form) = match zone_and_form(&state, &zone_id, &body).await {
+        Ok(v) => v,
+        Err(r) => return *r,
+    };
+    let field = |n: &str| form.one(n).ok().flatten().unwrap_or("");
+    let outcome = state
+        .tokens
+        .accept_invitation(&zone, field("token"), field("password"))
         .await;
     show(&state, &zone, outcome)
 }

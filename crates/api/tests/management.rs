@@ -664,3 +664,107 @@ async fn unbuilt_families_say_so() {
     }
     a.db.cleanup().await;
 }
+
+/// `…/user-invitations` (a Keyzone extension): create with the link once,
+/// 409 for an invited or existing email, list, revoke; another zone sees
+/// none of them; a common password is refused when a user is provisioned.
+#[tokio::test]
+async fn user_invitations_and_the_password_blocklist() {
+    let a = app().await;
+    let zone = create(&a.router, "/zones", json!({"name": "Invites"})).await;
+    let other = create(&a.router, "/zones", json!({"name": "Other"})).await;
+    let base = format!("/zones/{zone}/user-invitations");
+    let r = send(
+        &a.router,
+        req("POST", &base, Some(json!({"email": "Ada@Example.com"}))),
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 201, "{:?}", r.body);
+    assert_eq!(r.body["email"], "ada@example.com");
+    assert_eq!(r.body["status"], "pending");
+    assert_eq!(r.body["email_sent"], false);
+    assert!(r.body["accepted_at"].is_null());
+    let url = r.body["invitation_url"].as_str().unwrap();
+    assert!(
+        url.contains(&format!("/z/{zone}/oauth/invitation?token=")),
+        "{url}"
+    );
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    let r = send(
+        &a.router,
+        req("POST", &base, Some(json!({"email": "ada@example.com"}))),
+    )
+    .await;
+    assert_error_shape(&r, 409, "conflict");
+    let r = send(
+        &a.router,
+        req("POST", &base, Some(json!({"email": "nope"}))),
+    )
+    .await;
+    assert_error_shape(&r, 400, "validation_error");
+    // An email that already signs in to the zone.
+    let r = send(
+        &a.router,
+        req(
+            "POST",
+            &format!("/zones/{zone}/users"),
+            Some(json!({"email": "bob@example.com", "password": "a fine long phrase"})),
+        ),
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 201, "{:?}", r.body);
+    let r = send(
+        &a.router,
+        req("POST", &base, Some(json!({"email": "Bob@Example.com"}))),
+    )
+    .await;
+    assert_error_shape(&r, 409, "conflict");
+    // The blocklist, case-insensitively, on the password field.
+    let r = send(
+        &a.router,
+        req(
+            "POST",
+            &format!("/zones/{zone}/users"),
+            Some(json!({"email": "cy@example.com", "password": "Password123"})),
+        ),
+    )
+    .await;
+    assert_error_shape(&r, 400, "validation_error");
+    assert!(
+        r.body.to_string().contains("most common passwords"),
+        "{:?}",
+        r.body
+    );
+
+    let r = send(&a.router, req("GET", &base, None)).await;
+    assert_eq!(r.status.as_u16(), 200);
+    assert_eq!(r.body["items"].as_array().unwrap().len(), 1);
+    assert!(r.body["items"][0].get("invitation_url").is_none());
+    let r = send(
+        &a.router,
+        req("GET", &format!("/zones/{other}/user-invitations"), None),
+    )
+    .await;
+    assert_eq!(r.body["items"].as_array().unwrap().len(), 0);
+    let r = send(
+        &a.router,
+        req(
+            "DELETE",
+            &format!("/zones/{other}/user-invitations/{id}"),
+            None,
+        ),
+    )
+    .await;
+    assert_error_shape(&r, 404, "not_found");
+    let r = send(&a.router, req("DELETE", &format!("{base}/{id}"), None)).await;
+    assert_eq!(r.status.as_u16(), 204);
+    let r = send(&a.router, req("DELETE", &format!("{base}/{id}"), None)).await;
+    assert_error_shape(&r, 404, "not_found");
+    // Revoked: the email may be invited again.
+    let r = send(
+        &a.router,
+        req("POST", &base, Some(json!({"email": "ada@example.com"}))),
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 201, "{:?}", r.body);
+}

@@ -14,7 +14,9 @@
 pub mod cimd;
 pub mod documents;
 pub mod introspection;
+pub mod invitations;
 mod lookups;
+mod passwords;
 pub mod policy;
 pub mod registration;
 pub mod revocation;
@@ -22,6 +24,7 @@ pub mod signin;
 pub mod store;
 pub mod token;
 pub mod userinfo;
+pub mod verification;
 
 pub use lookups::LOOKUP_TTL;
 pub use token::{Dependencies, TokenService};

@@ -44,8 +44,7 @@ pub const BROWSER_SESSION_LIFETIME_SECS: u64 = 12 * 3600;
 /// window before further attempts are refused for the rest of it.
 pub const MAX_FAILED_SIGN_INS: u32 = 5;
 pub const FAILED_SIGN_IN_WINDOW: Duration = Duration::from_secs(15 * 60);
-/// Passwords shorter than this are refused when set.
-pub const MIN_PASSWORD_LEN: usize = 8;
+pub use crate::passwords::MIN_PASSWORD_LEN;
 
 pub const BROWSER_COOKIE: &str = "kz_browser";
 pub const SESSION_COOKIE: &str = "kz_session";
@@ -176,6 +175,22 @@ pub enum Step {
         email: Option<String>,
         error: Option<String>,
     },
+    /// The email verification form (`crate::verification`): one `code`
+    /// input, a second submit button asks for a new code.
+    VerifyEmail {
+        txn: String,
+        client_name: String,
+        email: String,
+        error: Option<String>,
+        notice: Option<String>,
+    },
+    /// The form of an invitation's link (`crate::invitations`): the
+    /// invited person sets a password.
+    Invitation {
+        token: String,
+        email: String,
+        error: Option<String>,
+    },
     /// The consent form.
     Consent {
         txn: String,
@@ -207,7 +222,7 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    fn step(step: Step) -> Self {
+    pub(crate) fn step(step: Step) -> Self {
         Self {
             step,
             set_browser: None,
@@ -217,7 +232,7 @@ impl Outcome {
     }
 }
 
-fn refused(status: u16, title: &'static str, message: impl Into<String>) -> Outcome {
+pub(crate) fn refused(status: u16, title: &'static str, message: impl Into<String>) -> Outcome {
     Outcome::step(Step::Message {
         status,
         title,
@@ -226,7 +241,7 @@ fn refused(status: u16, title: &'static str, message: impl Into<String>) -> Outc
 }
 
 /// A transaction that is stale, forged or from another browser.
-fn expired() -> Outcome {
+pub(crate) fn expired() -> Outcome {
     refused(
         400,
         "This sign-in has expired",
@@ -234,7 +249,7 @@ fn expired() -> Outcome {
     )
 }
 
-fn not_signed_in() -> Outcome {
+pub(crate) fn not_signed_in() -> Outcome {
     refused(
         400,
         "You are not signed in",
@@ -414,7 +429,7 @@ impl TokenService {
         }))
     }
 
-    async fn seal_transaction(
+    pub(crate) async fn seal_transaction(
         &self,
         zone: &Zone,
         browser_id: &str,
@@ -441,7 +456,7 @@ impl TokenService {
 
     /// The transaction of a form post, if it was made for this browser and
     /// has not expired.
-    async fn open_transaction(
+    pub(crate) async fn open_transaction(
         &self,
         zone: &Zone,
         browser: &Browser,
@@ -468,7 +483,7 @@ impl TokenService {
     }
 
     /// The signed-in user of a live browser session cookie.
-    async fn session_user(
+    pub(crate) async fn session_user(
         &self,
         zone: &Zone,
         cookie: Option<&str>,
@@ -735,7 +750,7 @@ impl TokenService {
                         client_name: req.client_name.clone(),
                         email: req.login_hint.clone(),
                         error: None,
-                        sign_up: !zone.requires_invitation,
+                        sign_up: true,
                     },
                     set_browser,
                     set_session: None,
@@ -746,13 +761,17 @@ impl TokenService {
     }
 
     /// Consent, then the code.
-    async fn after_sign_in(
+    pub(crate) async fn after_sign_in(
         &self,
         zone: &Zone,
         req: &AuthRequest,
         session: &Session,
         user: &User,
     ) -> Result<Outcome, OAuthError> {
+        // An unverified email is verified first, when the zone can mail.
+        if let Some(o) = self.verification_step(zone, req, session, user).await? {
+            return Ok(o);
+        }
         let prompts: Vec<&str> = req.prompt.as_deref().unwrap_or("").split(' ').collect();
         let remembered = self
             .signin
@@ -783,7 +802,7 @@ impl TokenService {
         self.issue_code(zone, req, session, user).await
     }
 
-    fn redirect_error(
+    pub(crate) fn redirect_error(
         &self,
         zone: &Zone,
         req: &AuthRequest,
@@ -806,6 +825,10 @@ impl TokenService {
         session: &Session,
         user: &User,
     ) -> Result<Outcome, OAuthError> {
+        // Every path to a code passes here (consent too).
+        if let Some(o) = self.verification_step(zone, req, session, user).await? {
+            return Ok(o);
+        }
         let code = random_secret();
         let grant = CodeGrant {
             client_id: req.client_id.clone(),
@@ -886,7 +909,7 @@ impl TokenService {
                 client_name: req.client_name.clone(),
                 email: Some(email.clone()),
                 error: Some(error),
-                sign_up: !zone.requires_invitation,
+                sign_up: true,
             })
         };
         // Throttled in the database, so every node counts together; the
@@ -998,13 +1021,8 @@ impl TokenService {
         let Some(req) = self.open_transaction(zone, browser, txn).await else {
             return expired();
         };
-        if zone.requires_invitation {
-            return refused(
-                403,
-                "Sign-up needs an invitation",
-                "This zone admits only people its administrators have added. Ask them for an account.",
-            );
-        }
+        // In a zone that requires invitations the form is shown too: an
+        // invited address may sign up (checked when it is posted).
         Outcome::step(Step::SignUp {
             txn: txn.to_owned(),
             client_name: req.client_name,
@@ -1027,13 +1045,6 @@ impl TokenService {
             let Some(req) = self.open_transaction(zone, browser, txn).await else {
                 return Ok(expired());
             };
-            if zone.requires_invitation {
-                return Ok(refused(
-                    403,
-                    "Sign-up needs an invitation",
-                    "This zone admits only people its administrators have added. Ask them for an account.",
-                ));
-            }
             let again = |error: String| {
                 Outcome::step(Step::SignUp {
                     txn: txn.to_owned(),
@@ -1041,6 +1052,16 @@ impl TokenService {
                     email: Some(normalize_email(email)),
                     error: Some(error),
                 })
+            };
+            let invitation = if zone.requires_invitation {
+                match self.pending_invitation(zone, email).await? {
+                    Some(i) => Some(i),
+                    None => return Ok(again(
+                        "This zone admits only invited email addresses. Ask its administrators for an invitation.".into(),
+                    )),
+                }
+            } else {
+                None
             };
             let user = match self.provision_user(zone, email, Some(password), None, false).await {
                 Ok(u) => u,
@@ -1060,6 +1081,9 @@ impl TokenService {
                 }
                 Err(e) => return Err(internal(e)),
             };
+            if let Some(i) = invitation {
+                self.use_invitation(zone, &i).await?;
+            }
             self.start_session(zone, &req, &user).await
         }
         .await;
@@ -1246,15 +1270,10 @@ impl TokenService {
         if !valid_email(&email) {
             errs.add("email", "must be an email address");
         }
-        if let Some(p) = password {
-            if p.chars().count() < MIN_PASSWORD_LEN {
-                errs.add(
-                    "password",
-                    format!("must be at least {MIN_PASSWORD_LEN} characters"),
-                );
-            } else if p.len() > 1024 {
-                errs.add("password", "must be at most 1024 bytes");
-            }
+        if let Some(problem) =
+            password.and_then(|p| crate::passwords::problem(p, self.password_blocklist))
+        {
+            errs.add("password", problem);
         }
         if let Some(n) = name {
             errs.check("name", keyzone_domain::validation::name(n));

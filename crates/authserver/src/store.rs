@@ -225,6 +225,7 @@ where
 pub trait SignInStores:
     keyzone_core::store::SignInStore
     + keyzone_core::store::SignInThrottleStore
+    + keyzone_core::store::OnboardingStore
     + keyzone_core::store::SessionStore
     + keyzone_core::store::UserStore
     + keyzone_core::store::UserAgentStore
@@ -234,6 +235,7 @@ pub trait SignInStores:
 impl<T> SignInStores for T where
     T: keyzone_core::store::SignInStore
         + keyzone_core::store::SignInThrottleStore
+        + keyzone_core::store::OnboardingStore
         + keyzone_core::store::SessionStore
         + keyzone_core::store::UserStore
         + keyzone_core::store::UserAgentStore

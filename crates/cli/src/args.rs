@@ -141,6 +141,9 @@ pub enum Command {
     Users(Zoned<UserCommand>),
     /// User agents: dynamically registered clients (read only).
     UserAgents(Zoned<ReadCommand>),
+    /// Invitations of emails to sign up in a zone (a Keyzone extension):
+    /// create, list, revoke.
+    Invitations(Zoned<crate::commands::invitations::InvitationCommand>),
     /// Sessions of users and applications: read, revoke, delete.
     Sessions(Zoned<RevocableCommand<SessionFilter>>),
     /// Delegated grants: read, revoke, delete.

@@ -9,6 +9,9 @@ use crate::{Exit, Failure};
 use reqwest::Method;
 use serde_json::{json, Map, Value};
 
+#[path = "invitations.rs"]
+pub(crate) mod invitations;
+
 /// How one kind of entity is addressed and shown.
 struct Kind {
     /// For messages: "deleted application …".
@@ -378,6 +381,7 @@ pub async fn run(command: Command) -> Result<(), Failure> {
         Command::Secrets(z) => secrets(zoned(&z)?, z.command).await,
         Command::Users(z) => users(zoned(&z)?, z.command).await,
         Command::UserAgents(z) => read_only(zoned(&z)?, &USER_AGENTS, z.command).await,
+        Command::Invitations(z) => invitations::run(zoned(&z)?, z.command).await,
         Command::Sessions(z) => {
             let ctx = zoned(&z)?;
             revocable(ctx, &SESSIONS, z.command, |f: &SessionFilter| {

@@ -7,6 +7,7 @@ pub mod cache;
 pub mod directory;
 pub mod error;
 pub mod identity;
+pub mod mail;
 pub mod outbound;
 pub mod permissions;
 pub mod secrets;

@@ -152,6 +152,10 @@ id_type!(
     /// A delegated grant.
     GrantId
 );
+id_type!(
+    /// An invitation of an email address to sign up in a zone.
+    InvitationId
+);
 
 #[cfg(test)]
 mod tests {

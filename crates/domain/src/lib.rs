@@ -4,6 +4,7 @@
 pub mod directory;
 pub mod id;
 pub mod identity;
+pub mod invitation;
 pub mod organization;
 pub mod page;
 pub mod secret;
@@ -13,8 +14,8 @@ pub mod validation;
 pub mod zone;
 
 pub use id::{
-    ApiKeyId, ApplicationId, CredentialId, GrantId, IdError, OrganizationId, ProviderId,
-    ResourceId, SecretId, SessionId, UserAgentId, UserId, ZoneId,
+    ApiKeyId, ApplicationId, CredentialId, GrantId, IdError, InvitationId, OrganizationId,
+    ProviderId, ResourceId, SecretId, SessionId, UserAgentId, UserId, ZoneId,
 };
 pub use page::{Cursor, Page, PageRequest, PageWindow, Positioned, Sort, SortKey, SortValue};
 pub use time::Timestamp;

@@ -212,6 +212,49 @@ pub struct SettingsArgs {
         hide_env_values = true
     )]
     pub access_token_max_lifetime_secs: Option<u64>,
+    /// The mail server for verification codes and invitations:
+    /// `smtps://host[:465]` (TLS), `smtp+starttls://host[:587]` (STARTTLS
+    /// required) or `smtp://host[:25]` (no TLS: a local relay or test sink).
+    /// Unset: no mail, and emails stay unverified.
+    #[arg(long, env = "KEYZONE_SMTP_URL", global = true, hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// The From address of the mail (required with smtp_url).
+    #[arg(long, env = "KEYZONE_SMTP_FROM", global = true, hide_env_values = true)]
+    pub smtp_from: Option<String>,
+    /// SMTP AUTH user name (with smtp_password).
+    #[arg(
+        long,
+        env = "KEYZONE_SMTP_USERNAME",
+        global = true,
+        hide_env_values = true
+    )]
+    pub smtp_username: Option<String>,
+    /// SMTP AUTH password.
+    #[arg(
+        long,
+        env = "KEYZONE_SMTP_PASSWORD",
+        global = true,
+        hide_env_values = true
+    )]
+    pub smtp_password: Option<String>,
+    /// Seconds to connect to the mail server and for each SMTP command
+    /// [default: 10].
+    #[arg(
+        long,
+        env = "KEYZONE_SMTP_TIMEOUT_SECS",
+        global = true,
+        hide_env_values = true
+    )]
+    pub smtp_timeout_secs: Option<u64>,
+    /// Refuse the few hundred most common passwords when a password is set
+    /// [default: true].
+    #[arg(
+        long,
+        env = "KEYZONE_PASSWORD_BLOCKLIST",
+        global = true,
+        hide_env_values = true
+    )]
+    pub password_blocklist: Option<bool>,
 }
 
 /// The same settings in `keyzone.toml`. Unknown keys are an error: a typo
@@ -242,6 +285,12 @@ struct FileSettings {
     http_body_timeout_secs: Option<u64>,
     http_max_connections: Option<usize>,
     access_token_max_lifetime_secs: Option<u64>,
+    smtp_url: Option<String>,
+    smtp_from: Option<String>,
+    smtp_username: Option<String>,
+    smtp_password: Option<String>,
+    smtp_timeout_secs: Option<u64>,
+    password_blocklist: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -318,8 +367,35 @@ pub struct Config {
     pub http: keyzone_api::server::ConnectionLimits,
     /// Cap on access-token lifetimes, seconds.
     pub access_token_max_lifetime: Option<u64>,
+    /// The mail server; `None`: no mail, emails stay unverified.
+    pub smtp: Option<SmtpConfig>,
+    /// Refuse the most common passwords.
+    pub password_blocklist: bool,
     /// Where file settings came from, if anywhere.
     pub config_file: Option<PathBuf>,
+}
+
+/// The mail server settings (`smtp_*`).
+#[derive(Debug, Clone)]
+pub struct SmtpConfig {
+    pub url: String,
+    pub endpoint: keyzone_mail::Endpoint,
+    pub from: String,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub timeout: std::time::Duration,
+}
+
+impl SmtpConfig {
+    pub fn settings(&self) -> keyzone_mail::SmtpSettings {
+        keyzone_mail::SmtpSettings {
+            endpoint: self.endpoint.clone(),
+            from: self.from.clone(),
+            username: self.username.clone(),
+            password: self.password.as_ref().map(|p| p.expose().to_owned()),
+            timeout: self.timeout,
+        }
+    }
 }
 
 /// Where the master key comes from.
@@ -509,8 +585,54 @@ impl Config {
                 );
             }
         }
+        let smtp = match args.smtp_url.or(file.smtp_url).filter(|u| !u.is_empty()) {
+            None => None,
+            Some(url) => {
+                let endpoint = keyzone_mail::Endpoint::parse(&url)
+                    .map_err(|e| anyhow::anyhow!("smtp_url: {e}"))?;
+                let Some(from) = args.smtp_from.or(file.smtp_from).filter(|f| !f.is_empty()) else {
+                    bail!("smtp_from is required with smtp_url (the From address of the mail)");
+                };
+                let username = args
+                    .smtp_username
+                    .or(file.smtp_username)
+                    .filter(|u| !u.is_empty());
+                let password = args
+                    .smtp_password
+                    .or(file.smtp_password)
+                    .filter(|p| !p.is_empty())
+                    .map(Secret);
+                if username.is_some() != password.is_some() {
+                    bail!("smtp_username and smtp_password go together");
+                }
+                let timeout = args
+                    .smtp_timeout_secs
+                    .or(file.smtp_timeout_secs)
+                    .unwrap_or(10);
+                if timeout == 0 {
+                    bail!("smtp_timeout_secs must be at least 1");
+                }
+                let smtp = SmtpConfig {
+                    url,
+                    endpoint,
+                    from,
+                    username,
+                    password,
+                    timeout: std::time::Duration::from_secs(timeout),
+                };
+                // Checks the From address and the TLS setup now, not at the
+                // first sign-up.
+                keyzone_mail::SmtpMailer::new(&smtp.settings()).map_err(anyhow::Error::msg)?;
+                Some(smtp)
+            }
+        };
         Ok(Config {
             outbound_extra_root_ca,
+            smtp,
+            password_blocklist: args
+                .password_blocklist
+                .or(file.password_blocklist)
+                .unwrap_or(true),
             access_token_max_lifetime: args
                 .access_token_max_lifetime_secs
                 .or(file.access_token_max_lifetime_secs)
@@ -650,6 +772,26 @@ impl Config {
             self.http.body_timeout.as_secs(),
             self.http.max_connections
         ));
+        match &self.smtp {
+            Some(m) => {
+                out.push_str(&format!("smtp_url = {:?}\n", m.url));
+                out.push_str(&format!("smtp_from = {:?}\n", m.from));
+                match &m.username {
+                    Some(u) => out.push_str(&format!(
+                        "smtp_username = {u:?}\nsmtp_password = \"<redacted>\"\n"
+                    )),
+                    None => out.push_str("# smtp_username unset: no SMTP AUTH\n"),
+                }
+                out.push_str(&format!("smtp_timeout_secs = {}\n", m.timeout.as_secs()));
+            }
+            None => out.push_str(
+                "# smtp_url unset: no mail; emails are not verified (email_verified stays false)\n",
+            ),
+        }
+        out.push_str(&format!(
+            "password_blocklist = {}\n",
+            self.password_blocklist
+        ));
         out
     }
 }
@@ -714,6 +856,41 @@ mod tests {
         let c = Config::merge(args, file, None).unwrap();
         assert_eq!(c.listen.to_string(), "127.0.0.1:9001");
         assert_eq!(c.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn smtp_settings() {
+        let file: FileSettings = toml::from_str(
+            "smtp_url = \"smtps://mail.example.com\"\nsmtp_from = \"Keyzone <no-reply@example.com>\"\n\
+             smtp_username = \"kz\"\nsmtp_password = \"hunter2-secret\"\n",
+        )
+        .unwrap();
+        let c = Config::merge(SettingsArgs::default(), file, None).unwrap();
+        let m = c.smtp.as_ref().unwrap();
+        assert_eq!(m.endpoint.port, 465);
+        assert_eq!(m.timeout.as_secs(), 10);
+        let shown = format!("{}\n{:?}", c.render_redacted(), c);
+        assert!(!shown.contains("hunter2-secret"), "{shown}");
+        assert!(shown.contains("smtp_password = \"<redacted>\""), "{shown}");
+        assert!(c.password_blocklist);
+
+        let none = Config::merge(SettingsArgs::default(), FileSettings::default(), None).unwrap();
+        assert!(none.smtp.is_none());
+        assert!(none.render_redacted().contains("# smtp_url unset"));
+
+        for bad in [
+            "smtp_url = \"smtp://mail.example.com\"\n",
+            "smtp_url = \"imap://mail.example.com\"\nsmtp_from = \"a@example.com\"\n",
+            "smtp_url = \"smtps://u:p@mail.example.com\"\nsmtp_from = \"a@example.com\"\n",
+            "smtp_url = \"smtps://mail.example.com\"\nsmtp_from = \"not an address\"\n",
+            "smtp_url = \"smtps://mail.example.com\"\nsmtp_from = \"a@example.com\"\nsmtp_username = \"u\"\n",
+        ] {
+            let file: FileSettings = toml::from_str(bad).unwrap();
+            assert!(
+                Config::merge(SettingsArgs::default(), file, None).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -43,6 +43,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once at start-up: the size of the variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     #[command(flatten)]
@@ -550,6 +552,25 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .tokens
         .cap_access_token_lifetime(config.access_token_max_lifetime);
     state.tokens.set_session_lifetimes(config.session_lifetimes);
+    state
+        .tokens
+        .check_common_passwords(config.password_blocklist);
+    match &config.smtp {
+        Some(smtp) => {
+            let mailer = keyzone_mail::SmtpMailer::new(&smtp.settings()).map_err(anyhow::Error::msg)?;
+            state.tokens.set_mailer(Some(Arc::new(mailer)));
+            if smtp.endpoint.security == keyzone_mail::Security::Plain && !smtp.endpoint.is_loopback() {
+                tracing::warn!(
+                    smtp_url = %smtp.url,
+                    "smtp_url is plain smtp:// to another host: verification codes and invitation links cross the network unencrypted; use smtps:// or smtp+starttls://"
+                );
+            }
+            tracing::info!(smtp_url = %smtp.url, "email verification is on: people verify their email by a code mailed to them");
+        }
+        None => tracing::info!(
+            "SMTP is not configured (smtp_url): emails are not verified (users keep email_verified: false) and invitations are not mailed"
+        ),
+    }
     let state = Arc::new(state);
     let signing = state.signing.clone();
     let app = keyzone_api::router(state);

@@ -181,10 +181,22 @@ fn check_config_redacts_secrets_and_refuses_bad_values() {
                 "kz_very_secret_bootstrap_value",
             ),
             ("KEYZONE_ZONE_DOMAIN", "zones.example.com"),
+            ("KEYZONE_SMTP_URL", "smtps://mail.example.com"),
+            ("KEYZONE_SMTP_FROM", "Keyzone <no-reply@example.com>"),
+            ("KEYZONE_SMTP_USERNAME", "kz"),
+            ("KEYZONE_SMTP_PASSWORD", "smtp_pw_hunter3"),
         ],
         &dir,
     );
     assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("smtp_url = \"smtps://mail.example.com\""),
+        "{out}"
+    );
+    assert!(
+        !out.contains("smtp_pw_hunter3") && !err.contains("smtp_pw_hunter3"),
+        "{out}"
+    );
     assert!(out.contains("listen = \"127.0.0.1:8080\""), "{out}");
     assert!(out.contains("zone_domain = \"zones.example.com\""), "{out}");
     assert!(

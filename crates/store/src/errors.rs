@@ -72,6 +72,11 @@ const CONSTRAINTS: &[(&str, &str, Constraint)] = &[
         "users.zone_id, users.email",
         Constraint::UserEmailUnique,
     ),
+    (
+        "user_invitations_zone_email_key",
+        "user_invitations.zone_id, user_invitations.email",
+        Constraint::InvitationEmailUnique,
+    ),
 ];
 
 fn constraint_of(db: &dyn DatabaseError) -> Constraint {

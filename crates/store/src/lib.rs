@@ -11,6 +11,7 @@
 mod directory;
 mod errors;
 mod identity;
+mod onboarding;
 mod organizations;
 mod secrets;
 mod signin;

@@ -101,6 +101,11 @@ pub struct TokenService {
     /// A deployment-wide cap on access-token lifetimes (seconds).
     pub(crate) max_lifetime: Option<u64>,
     pub(crate) lifetimes: SessionLifetimes,
+    /// Sends verification codes and invitations; `None` without SMTP, and
+    /// then emails stay unverified.
+    pub(crate) mailer: Option<Arc<dyn keyzone_core::mail::Mailer>>,
+    /// Refuse the most common passwords (`crate::passwords`).
+    pub(crate) password_blocklist: bool,
 }
 
 impl TokenService {
@@ -120,6 +125,8 @@ impl TokenService {
             layout: d.layout,
             max_lifetime: None,
             lifetimes: SessionLifetimes::default(),
+            mailer: None,
+            password_blocklist: true,
         }
     }
 
@@ -130,6 +137,18 @@ impl TokenService {
 
     pub fn session_lifetimes(&self) -> SessionLifetimes {
         self.lifetimes
+    }
+
+    /// The deployment's mail server (`smtp_url`): with one, people verify
+    /// their email by a code and invitations are mailed.
+    pub fn set_mailer(&mut self, mailer: Option<Arc<dyn keyzone_core::mail::Mailer>>) {
+        self.mailer = mailer;
+    }
+
+    /// Whether new passwords are checked against the common-password list
+    /// (the setting `password_blocklist`, on by default).
+    pub fn check_common_passwords(&mut self, on: bool) {
+        self.password_blocklist = on;
     }
 
     /// Caps every access token's lifetime (the deployment setting

@@ -27,6 +27,8 @@ pub enum Constraint {
     SlugUnique,
     /// A user with this email already signs in with a password in the zone.
     UserEmailUnique,
+    /// The email already has an invitation in the zone.
+    InvitationEmailUnique,
     /// A referenced entity does not exist in the zone.
     MissingReference,
     /// The entity is still referred to (a provider used by a resource).
@@ -40,7 +42,7 @@ impl Constraint {
     pub fn field(self) -> Option<&'static str> {
         match self {
             Constraint::ZoneSlugUnique | Constraint::SlugUnique => Some("slug"),
-            Constraint::UserEmailUnique => Some("email"),
+            Constraint::UserEmailUnique | Constraint::InvitationEmailUnique => Some("email"),
             Constraint::ProviderIdentifierUnique
             | Constraint::ApplicationIdentifierUnique
             | Constraint::ResourceIdentifierUnique
@@ -74,6 +76,7 @@ impl Constraint {
             }
             Constraint::SlugUnique => "this slug is already used in the zone",
             Constraint::UserEmailUnique => "a user with this email already exists in the zone",
+            Constraint::InvitationEmailUnique => "this email already has an invitation to the zone",
             Constraint::MissingReference => "a referenced entity does not exist in this zone",
             Constraint::StillReferenced => "the entity is still in use",
             Constraint::MasterKeyChanged => {
@@ -99,6 +102,7 @@ pub enum StoreError {
 mod directory;
 mod health;
 mod identity;
+mod onboarding;
 mod organizations;
 mod revocations;
 mod secrets;
@@ -111,6 +115,7 @@ mod zones;
 pub use directory::*;
 pub use health::*;
 pub use identity::*;
+pub use onboarding::*;
 pub use organizations::*;
 pub use revocations::*;
 pub use secrets::*;
@@ -134,6 +139,7 @@ pub trait Stores:
     + RevocationStore
     + SignInStore
     + SignInThrottleStore
+    + OnboardingStore
     + HealthCheck
     + 'static
 {
@@ -150,6 +156,7 @@ impl<T> Stores for T where
         + RevocationStore
         + SignInStore
         + SignInThrottleStore
+        + OnboardingStore
         + HealthCheck
         + 'static
 {
