@@ -207,6 +207,9 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    pub(crate) fn from_step(step: Step) -> Self {
+        Self::step(step)
+    }
     fn step(step: Step) -> Self {
         Self {
             step,
@@ -217,7 +220,7 @@ impl Outcome {
     }
 }
 
-fn refused(status: u16, title: &'static str, message: impl Into<String>) -> Outcome {
+pub(crate) fn refused(status: u16, title: &'static str, message: impl Into<String>) -> Outcome {
     Outcome::step(Step::Message {
         status,
         title,
@@ -226,7 +229,7 @@ fn refused(status: u16, title: &'static str, message: impl Into<String>) -> Outc
 }
 
 /// A transaction that is stale, forged or from another browser.
-fn expired() -> Outcome {
+pub(crate) fn expired() -> Outcome {
     refused(
         400,
         "This sign-in has expired",
@@ -234,7 +237,7 @@ fn expired() -> Outcome {
     )
 }
 
-fn not_signed_in() -> Outcome {
+pub(crate) fn not_signed_in() -> Outcome {
     refused(
         400,
         "You are not signed in",
@@ -243,7 +246,7 @@ fn not_signed_in() -> Outcome {
 }
 
 /// `{redirect_uri}?…` with the parameters appended (RFC 6749 §4.1.2).
-fn redirect_with(redirect_uri: &str, params: &[(&str, &str)]) -> String {
+pub(crate) fn redirect_with(redirect_uri: &str, params: &[(&str, &str)]) -> String {
     let mut out = String::from(redirect_uri);
     let mut sep = if redirect_uri.contains('?') { '&' } else { '?' };
     for (k, v) in params {
@@ -461,7 +464,7 @@ impl TokenService {
     }
 
     /// The signed-in user of a live browser session cookie.
-    async fn session_user(
+    pub(crate) async fn session_user(
         &self,
         zone: &Zone,
         cookie: Option<&str>,
@@ -773,7 +776,7 @@ impl TokenService {
                 self.layout.issuer(&zone.id)
             ))));
         }
-        self.issue_code(zone, req, session, user).await
+        self.connect_or_issue(zone, req, session, user).await
     }
 
     fn redirect_error(
@@ -792,7 +795,7 @@ impl TokenService {
         Outcome::step(Step::Redirect(redirect_with(&req.redirect_uri, &params)))
     }
 
-    async fn issue_code(
+    pub(crate) async fn issue_code(
         &self,
         zone: &Zone,
         req: &AuthRequest,
@@ -1123,7 +1126,7 @@ impl TokenService {
                 )
                 .await
                 .map_err(|e| internal(e.into()))?;
-            self.issue_code(zone, &req, &session, &user).await
+            self.connect_or_issue(zone, &req, &session, &user).await
         }
         .await;
         result.unwrap_or_else(|e: OAuthError| {

@@ -186,6 +186,20 @@ pub struct Grant {
     pub updated_at: Timestamp,
 }
 
+impl Grant {
+    /// The grant's status at `now`: expired once its access token has
+    /// expired and no refresh token can renew it.
+    pub fn status(&self, now: Timestamp) -> RecordStatus {
+        if self.revoked {
+            RecordStatus::Revoked
+        } else if self.expires_at <= now && !self.refresh_token_set {
+            RecordStatus::Expired
+        } else {
+            RecordStatus::Active
+        }
+    }
+}
+
 impl Positioned for Grant {
     fn id_str(&self) -> &str {
         self.id.as_str()

@@ -26,6 +26,9 @@ pub enum ErrorCode {
     ConsentRequired,
     /// RFC 6750 §3.1 (a protected resource's answer, with 401).
     InvalidToken,
+    /// Keycard: the user has no usable delegated grant for the upstream
+    /// resource (keycardai-oauth `exceptions.py`: permanent, HTTP 400).
+    InsufficientAuthorization,
 }
 
 impl ErrorCode {
@@ -47,6 +50,7 @@ impl ErrorCode {
             ErrorCode::LoginRequired => "login_required",
             ErrorCode::ConsentRequired => "consent_required",
             ErrorCode::InvalidToken => "invalid_token",
+            ErrorCode::InsufficientAuthorization => "insufficient_authorization",
         }
     }
 

@@ -90,6 +90,8 @@ pub struct TokenService {
     /// Workload logins recorded recently on this node.
     pub(crate) sessions_recorded: TtlCache<(ZoneId, ApplicationId, ProviderId, String), ()>,
     pub(crate) secrets: Arc<Secrets>,
+    /// Upstream token endpoints (delegated grants).
+    pub(crate) fetcher: Arc<dyn Fetcher>,
     pub(crate) signing: Arc<SigningKeys>,
     pub(crate) vault: Arc<Vault>,
     pub(crate) policy: Arc<dyn IssuancePolicy>,
@@ -106,7 +108,8 @@ impl TokenService {
             store: d.store,
             signin: d.signin,
             cimd: crate::cimd::CimdDocuments::new(DocumentCache::new(d.fetcher.clone())),
-            assertion_keys: AssertionKeys::new(DocumentCache::new(d.fetcher)),
+            assertion_keys: AssertionKeys::new(DocumentCache::new(d.fetcher.clone())),
+            fetcher: d.fetcher,
             sessions_recorded: TtlCache::new(SESSION_RECORD_INTERVAL, SESSIONS_REMEMBERED),
             secrets: d.secrets,
             signing: d.signing,
