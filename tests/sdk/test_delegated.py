@@ -15,9 +15,11 @@ OAuth 2 API provider (no `openid`, opaque access tokens living a few seconds, ro
   * no upstream token is stored in plaintext.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: keycardai-mcp's @grant finds the `Context` and `AccessContext` parameters by
+# comparing annotation objects.
+import asyncio
 import concurrent.futures
+import json
 import os
 import re
 import secrets
@@ -30,13 +32,23 @@ from typing import Any, Dict, Optional
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
+import httpx2
 import pytest
+from keycardai.mcp.server.auth import AccessContext, AuthProvider
+from mcp.client.auth import AuthorizationCodeResult, OAuthClientProvider
+from mcp.client.session import ClientSession
+from mcp.client.streamable_http import streamable_http_client
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.shared.auth import OAuthClientMetadata
 
 from headless_login import LoginStopped, login, new_browser
 from sdk_processes import free_port, set_pdeathsig
+from test_mcp_package import serving
 from test_user_login import (  # noqa: F401  (sign_in_built is a fixture used here)
     GRANT_CODE,
+    GRANT_REFRESH,
     REDIRECT,
+    MemoryTokenStorage,
     assert_callback,
     authz,
     make_login_zone,
@@ -112,11 +124,17 @@ def fill_upstream(form, step):  # noqa: ARG001
 
 @pytest.fixture
 def delegated(client, http, server, sign_in_built, tmp_path) -> Delegated:  # noqa: F811
+    yield from setup_delegated(client, http, server, tmp_path)
+
+
+def setup_delegated(client, http, server, tmp_path, **zone_kwargs: Any):
+    """A login zone (make_login_zone) whose MCP application depends on an API served by an external provider: a
+    fresh oidc-provider (tests/js/upstream-provider.js) on loopback whose client redirects to the zone's callback."""
     if not shutil.which("node") or not (JS_DIR / "node_modules" / "oidc-provider").is_dir():
         if os.environ.get("CI") == "true":
             pytest.fail("node and tests/js/node_modules (npm ci) are required for the delegated-access tests")
         pytest.skip("node or tests/js/node_modules/oidc-provider missing (scripts/sdk-tests.sh runs npm ci)")
-    lz = make_login_zone(client, http, server)
+    lz = make_login_zone(client, http, server, **zone_kwargs)
     port = free_port()
     up = Upstream(port=port, issuer=f"http://127.0.0.1:{port}", api=f"https://api.upstream-{secrets.token_hex(4)}.test",
                   client_secret=secrets.token_urlsafe(24), redirect_uri=f"{lz.issuer}/oauth/callback",
@@ -293,3 +311,103 @@ def assert_not_stored(server_db, token: str) -> None:
         out = subprocess.run(["psql", server_db.pg_url, "-Atc", "SELECT d::text FROM delegated_grants d"],
                              capture_output=True, check=True).stdout
         assert needle not in out and needle.hex().encode() not in out, "upstream token in plaintext in delegated_grants"
+
+
+def upstream_tool_server(issuer: str, mcp_url: str, up: Upstream) -> Any:
+    """A keycardai-mcp protected MCP server whose `@grant(<upstream API>)` tool calls the upstream with the token it
+    got (introspection stands in for the upstream API: it answers who the token is for)."""
+    provider = AuthProvider(zone_url=issuer, mcp_server_name="Keyzone delegated-access MCP server", audience=mcp_url,
+                            enable_dynamic_client_registration=False)
+    mcp = MCPServer("keyzone-delegated")
+
+    @mcp.tool()
+    @provider.grant(up.api)
+    async def upstream_whoami(access_ctx: AccessContext, ctx: Context) -> dict:
+        if access_ctx.has_errors():
+            return {"errors": jsonable(access_ctx.get_errors())}
+        t = access_ctx.access(up.api)
+        async with httpx.AsyncClient(timeout=10, trust_env=False) as h:
+            r = await h.post(f"{up.issuer}/token/introspection", data={"token": t.access_token},
+                             auth=(CLIENT_ID, up.client_secret))
+        return {"access_token": t.access_token, "expires_in": t.expires_in, "upstream": r.json()}
+
+    return provider.app(mcp)
+
+
+def jsonable(v: Any) -> Any:
+    return json.loads(json.dumps(v, default=str))
+
+
+async def call_tool(session: ClientSession, name: str) -> Dict[str, Any]:
+    res = await session.call_tool(name, {})
+    assert not res.is_error, f"expected {name} to run, got {res!r:.800}"
+    return json.loads(res.content[0].text)
+
+
+def test_mcp_sdk_client_then_grant_tool_gets_upstream_token_refreshed_then_revoked(client, http, server, sign_in_built,  # noqa: F811
+                                                                                    tmp_path):
+    """The issue's end-to-end case with unchanged official clients: the mcp SDK client signs in (sign-in, consent, the
+    upstream's login and consent inside the one browser flow), a keycardai-mcp `@grant` tool receives the upstream's
+    own token and calls the upstream with it; after the upstream token expires the next call is served after one
+    upstream refresh; after the grant is revoked in the management API the tool gets insufficient_authorization with
+    the connect URL."""
+    port = free_port()
+    mcp_url = f"http://127.0.0.1:{port}/mcp"
+    gen = setup_delegated(client, http, server, tmp_path, resource=mcp_url, register=False)
+    d = next(gen)
+    browser = new_browser()
+    logins: list = []
+    got: Dict[str, Any] = {}
+
+    async def redirect_handler(url: str) -> None:
+        logins.append(await asyncio.to_thread(login, browser, url, REDIRECT, email=d.lz.email, password=d.lz.password,
+                                              fill=fill_upstream, max_steps=30))
+
+    async def callback_handler() -> AuthorizationCodeResult:
+        q = logins[-1].query
+        assert "code" in q, f"expected a code, got {q!r}\n{logins[-1].trace()}"
+        return AuthorizationCodeResult(code=q["code"], state=q.get("state"), iss=q.get("iss"))
+
+    async def main() -> None:
+        oauth = OAuthClientProvider(
+            server_url=mcp_url,
+            client_metadata=OAuthClientMetadata(client_name="Keyzone delegated test (mcp SDK)", redirect_uris=[REDIRECT],
+                                                grant_types=[GRANT_CODE, GRANT_REFRESH], response_types=["code"]),
+            storage=MemoryTokenStorage(), redirect_handler=redirect_handler, callback_handler=callback_handler)
+        async with httpx2.AsyncClient(auth=oauth, timeout=30.0, trust_env=False) as hc:
+            async with streamable_http_client(mcp_url, http_client=hc) as (rd, wr):
+                async with ClientSession(rd, wr) as session:
+                    await session.initialize()
+                    got["first"] = await call_tool(session, "upstream_whoami")
+                    got["counts1"] = d.up.counts()
+                    await asyncio.sleep(UPSTREAM_TTL_S + 0.5)
+                    got["second"] = await call_tool(session, "upstream_whoami")
+                    got["counts2"] = d.up.counts()
+                    g = (await asyncio.to_thread(grant_rows, client, d))[0]
+                    await asyncio.to_thread(client.zones.delegated_grants.update, g.id, zone_id=d.lz.zone_id,
+                                            status="revoked")
+                    got["third"] = await call_tool(session, "upstream_whoami")
+
+    try:
+        with serving(upstream_tool_server(d.lz.issuer, mcp_url, d.up), port):
+            asyncio.run(main())
+    finally:
+        browser.close()
+        next(gen, None)
+
+    assert len(logins) == 1, "one browser flow"
+    hosts = {urlsplit(s.url).netloc for s in logins[0].steps}
+    assert urlsplit(d.up.issuer).netloc in hosts and logins[0].saw_consent, logins[0].trace()
+    first, second, third = got["first"], got["second"], got["third"]
+    assert "errors" not in first, first
+    assert first["upstream"].get("active") is True and first["upstream"].get("sub") == "octocat", first
+    assert 0 < first["expires_in"] <= UPSTREAM_TTL_S, first
+    assert got["counts1"] == {"codes": 1, "refreshes": 0, "refresh_failures": 0}, got["counts1"]
+    assert "errors" not in second, second
+    assert second["access_token"] != first["access_token"] and second["upstream"].get("active") is True, second
+    assert got["counts2"]["refreshes"] == 1, got["counts2"]
+    text = jsonable(third)
+    assert "errors" in text, f"expected the tool to see the exchange fail after revocation: {third}"
+    flat = str(text)
+    assert "insufficient_authorization" in flat and "Upstream Git" in flat, flat
+    assert f"{d.lz.issuer}/oauth/connect?resource=" in flat, flat
