@@ -42,7 +42,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.shared.auth import OAuthClientMetadata
 
 from headless_login import LoginStopped, login, new_browser
-from sdk_processes import free_port, set_pdeathsig
+from sdk_processes import free_port, keyzone_bin, keyzone_env, set_pdeathsig, spawn, stop, wait_ready
 from test_mcp_package import serving
 from test_user_login import (  # noqa: F401  (sign_in_built is a fixture used here)
     GRANT_CODE,
@@ -199,7 +199,7 @@ def grant_rows(client, d: Delegated):
     return client.zones.delegated_grants.list(d.lz.zone_id).items
 
 
-def test_connect_during_sign_in_then_brokered_refreshed_revoked(client, delegated, server_db):
+def test_connect_during_sign_in_then_brokered_refreshed_revoked(client, delegated, server_db, server):
     d = delegated
     browser = new_browser()
     try:
@@ -234,7 +234,11 @@ def test_connect_during_sign_in_then_brokered_refreshed_revoked(client, delegate
         tokens = {assert_upstream_token(d, r, "concurrent")["access_token"] for r in rs}
         assert len(tokens) == 1, f"expected one refreshed token for all, got {len(tokens)}"
         assert d.up.counts()["refreshes"] == 2, f"expected exactly one more upstream refresh: {d.up.counts()}"
-        assert_not_stored(server_db, tokens.pop())
+        newest = tokens.pop()
+        assert_not_stored(server_db, newest)
+        logs = server.stdout_log.read_text(errors="replace") + server.stderr_log.read_text(errors="replace")
+        for t in (first["access_token"], refreshed["access_token"], newest, d.up.client_secret):
+            assert t not in logs, "an upstream token or the provider's client secret in the server's logs"
 
         # Revoked in the management API: insufficient_authorization with the connect URL.
         g = grant_rows(client, d)[0]
@@ -411,3 +415,41 @@ def test_mcp_sdk_client_then_grant_tool_gets_upstream_token_refreshed_then_revok
     flat = str(text)
     assert "insufficient_authorization" in flat and "Upstream Git" in flat, flat
     assert f"{d.lz.issuer}/oauth/connect?resource=" in flat, flat
+
+
+def test_concurrent_exchanges_on_two_nodes_refresh_once(client, delegated, server, database_url, tmp_path):
+    """Single-flight across nodes: a second node on the same PostgreSQL database (same master key and public URL, so
+    the zone's tokens verify there), 30 concurrent exchanges on an expired grant split over both nodes → exactly one
+    upstream refresh, one token for all."""
+    if not database_url:
+        pytest.skip("two nodes need the PostgreSQL backend (scripts/sdk-tests.sh postgres)")
+    d = delegated
+    port = free_port()
+    env = keyzone_env(port=port, data_dir=server.tmp_dir / "data", api_key=server.api_key, public_url=server.public_url,
+                      kms_endpoint=server.kms_endpoint, database_url=database_url)
+    env["KEYZONE_MASTER_KEY_FILE"] = str(server.tmp_dir / "data" / "master.key")
+    proc = spawn([str(keyzone_bin()), "serve"], env, server.tmp_dir, tmp_path / "node2.stdout.log",
+                 tmp_path / "node2.stderr.log")
+    browser = new_browser()
+    try:
+        ready, last = wait_ready(proc, f"http://127.0.0.1:{port}/readyz")
+        assert ready, f"the second node did not start: {last}"
+        user_tokens = sign_in_and_connect(d, browser)
+        assert_upstream_token(d, exchange(d, user_tokens["access_token"]), "first")
+        time.sleep(UPSTREAM_TTL_S + 0.5)
+        endpoints = [d.lz.token_endpoint, d.lz.token_endpoint.replace(server.base_url, f"http://127.0.0.1:{port}", 1)]
+        assert endpoints[0] != endpoints[1]
+
+        def one(i: int) -> httpx.Response:
+            data = {"grant_type": EXCHANGE, "subject_token": user_tokens["access_token"],
+                    "subject_token_type": ACCESS_TOKEN_TYPE, "resource": d.up.api}
+            return httpx.post(endpoints[i % 2], data=data, timeout=30)
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=30) as pool:
+            rs = list(pool.map(one, range(30)))
+        tokens = {assert_upstream_token(d, r, f"node {i % 2 + 1}")["access_token"] for i, r in enumerate(rs)}
+        assert len(tokens) == 1, f"expected one refreshed token on both nodes, got {len(tokens)}"
+        assert d.up.counts()["refreshes"] == 1, f"expected exactly one upstream refresh: {d.up.counts()}"
+    finally:
+        browser.close()
+        stop(proc)
