@@ -296,6 +296,13 @@ def test_upstream_denial_ends_on_a_page_and_stores_nothing(client, delegated):
         assert r.status_code == 403 and "Upstream Git" in r.text and "access_denied" in r.text, r.text[:500]
         assert "location" not in r.headers
         assert grant_rows(client, d) == []
+        # prompt=none cannot send the person to the provider: interaction_required to the client.
+        a2 = authz(d.lz, prompt="none")
+        r = browser.get(a2.url)
+        assert r.status_code == 303 and r.headers["location"].startswith(REDIRECT + "?"), (r.status_code, r.text[:300])
+        q2 = dict(parse_qsl(urlsplit(r.headers["location"]).query))
+        assert q2["error"] == "interaction_required" and "Upstream Git" in q2["error_description"], q2
+        assert q2["state"] == a2.state and q2["iss"] == d.lz.issuer, q2
         # A forged or foreign state is refused too.
         r = browser.get(f"{d.lz.issuer}/oauth/callback", params={"code": "x", "state": "forged"})
         assert r.status_code == 400 and "location" not in r.headers, r.text[:300]

@@ -153,6 +153,20 @@ impl TokenService {
             .pending_connection(zone, &req.resources, &user.id)
             .await?
         {
+            if req
+                .prompt
+                .as_deref()
+                .unwrap_or("")
+                .split(' ')
+                .any(|p| p == "none")
+            {
+                return Ok(self.redirect_error(
+                    zone,
+                    req,
+                    ErrorCode::InteractionRequired,
+                    &format!("the user has not connected {} for {}", p.name, r.identifier),
+                ));
+            }
             return self
                 .connect_redirect(zone, Some(req.clone()), session, &r, &p)
                 .await;

@@ -779,7 +779,7 @@ impl TokenService {
         self.connect_or_issue(zone, req, session, user).await
     }
 
-    fn redirect_error(
+    pub(crate) fn redirect_error(
         &self,
         zone: &Zone,
         req: &AuthRequest,
