@@ -460,3 +460,109 @@ def test_concurrent_exchanges_on_two_nodes_refresh_once(client, delegated, serve
     finally:
         browser.close()
         stop(proc)
+
+
+class SlackLike:
+    """A small Slack-style upstream of the tests' own (the issue allows one for the quirks): scopes under `user_scope`
+    joined by `,`, the user token nested at `authed_user.access_token`, `expires_in` as a string, and a token endpoint
+    that takes only `client_secret_post` (it answers `invalid_client` to Basic, as some providers do). The authorization
+    endpoint approves at once, recording what it was sent."""
+
+    def __init__(self, secret: str) -> None:
+        import http.server
+        import threading
+
+        self.secret = secret
+        self.authorize_queries: list = []
+        self.token_forms: list = []
+        self.basic_attempts = 0
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:  # quiet
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802
+                q = dict(parse_qsl(urlsplit(self.path).query))
+                outer.authorize_queries.append(q)
+                self.send_response(302)
+                self.send_header("Location", f"{q['redirect_uri']}?code=slack-code&state={q['state']}")
+                self.end_headers()
+
+            def do_POST(self) -> None:  # noqa: N802
+                n = int(self.headers.get("content-length") or 0)
+                form = dict(parse_qsl(self.rfile.read(n).decode()))
+                if self.headers.get("authorization"):
+                    outer.basic_attempts += 1
+                    body: Dict[str, Any] = {"ok": False, "error": "invalid_client"}
+                    status = 401
+                elif form.get("client_secret") != outer.secret:
+                    body, status = {"ok": False, "error": "invalid_client"}, 401
+                else:
+                    outer.token_forms.append(form)
+                    body = {"ok": True, "access_token": "xoxb-bot-token-not-the-users",
+                            "authed_user": {"id": "U1", "access_token": f"xoxp-user-{secrets.token_hex(8)}"},
+                            "expires_in": "3600"}
+                    status = 200
+                raw = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+
+
+def test_slack_style_provider_quirks(client, http, server, sign_in_built):  # noqa: F811
+    """`scope_parameter: user_scope`, `scope_separator: ","`, `authorization_resource_enabled` with its parameter name,
+    `authorization_parameters`, `token_response_access_token_pointer: /authed_user/access_token`, a string
+    `expires_in`, and the fall-back from client_secret_basic to client_secret_post."""
+    lz = make_login_zone(client, http, server)
+    secret = secrets.token_urlsafe(16)
+    slack = SlackLike(secret)
+    try:
+        api = f"https://slack-{secrets.token_hex(3)}.test/api"
+        provider = client.zones.providers.create(
+            lz.zone_id, identifier=slack.url, name="Slackish", client_id="slack-client", client_secret=secret,
+            protocols={"oauth2": {"issuer": slack.url, "authorization_endpoint": f"{slack.url}/oauth/v2/authorize",
+                                  "token_endpoint": f"{slack.url}/api/oauth.v2.access", "scope_parameter": "user_scope",
+                                  "scope_separator": ",", "authorization_resource_enabled": True,
+                                  "authorization_resource_parameter": "audience",
+                                  "authorization_parameters": {"team": "T123", "user_scope": "ignored"},
+                                  "token_response_access_token_pointer": "/authed_user/access_token"}})
+        res = client.zones.resources.create(lz.zone_id, identifier=api, name="Slack API",
+                                            credential_provider_id=provider.id, scopes=["chat:write", "users:read"])
+        client.zones.applications.dependencies.add(res.id, zone_id=lz.zone_id, id=lz.app_id)
+        browser = new_browser()
+        try:
+            a = authz(lz)
+            result = login(browser, a.url, REDIRECT, email=lz.email, password=lz.password, max_steps=30)
+            q = assert_callback(result, a, lz)
+        finally:
+            browser.close()
+        sent = slack.authorize_queries[-1]
+        assert sent["user_scope"] == "chat:write,users:read" and "scope" not in sent, sent
+        assert sent["audience"] == api and sent["team"] == "T123" and sent["client_id"] == "slack-client", sent
+        assert "code_challenge" not in sent, "no PKCE when the provider does not list S256"
+        assert slack.basic_attempts == 1 and len(slack.token_forms) == 1, "Basic refused, then client_secret_post"
+        form = slack.token_forms[0]
+        assert form["code"] == "slack-code" and form["client_id"] == "slack-client", form
+        assert form["redirect_uri"] == f"{lz.issuer}/oauth/callback", form
+        user_tokens = redeem(lz, q["code"], a.verifier).json()
+        r = httpx.post(lz.token_endpoint, data={"grant_type": EXCHANGE, "subject_token": user_tokens["access_token"],
+                                                "subject_token_type": ACCESS_TOKEN_TYPE, "resource": api}, timeout=30)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["access_token"].startswith("xoxp-user-"), f"expected the user token at the pointer: {body}"
+        assert 3500 < body["expires_in"] <= 3600, body
+        grants = client.zones.delegated_grants.list(lz.zone_id).items
+        assert [(g.status, g.refresh_token_set) for g in grants] == [("active", False)], grants
+        assert set(grants[0].scopes) == {"chat:write", "users:read"}, grants[0].scopes
+    finally:
+        slack.close()
