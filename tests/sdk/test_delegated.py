@@ -240,10 +240,18 @@ def test_connect_during_sign_in_then_brokered_refreshed_revoked(client, delegate
         for t in (first["access_token"], refreshed["access_token"], newest, d.up.client_secret):
             assert t not in logs, "an upstream token or the provider's client secret in the server's logs"
 
+        # A scope the resource defines but the grant does not hold: the same error, naming the scope.
+        client.zones.resources.update(d.api_resource_id, zone_id=d.lz.zone_id, scopes=[*SCOPES, "admin"])
+        r = exchange(d, user_tokens["access_token"], scope="admin")
+        assert_insufficient(r, d, "a scope outside the grant")
+        assert "does not grant scope \"admin\"" in r.json()["error_description"], r.text
+
         # Revoked in the management API: insufficient_authorization with the connect URL.
         g = grant_rows(client, d)[0]
         assert client.zones.delegated_grants.update(g.id, zone_id=d.lz.zone_id, status="revoked").status == "revoked"
-        connect_url = assert_insufficient(exchange(d, user_tokens["access_token"]), d, "revoked grant")
+        r = exchange(d, user_tokens["access_token"])
+        connect_url = assert_insufficient(r, d, "revoked grant")
+        assert "has no connection to Upstream Git" in r.json()["error_description"], r.text
 
         # The connect page (the zone's browser session) connects again and ends on a page.
         with pytest.raises(LoginStopped) as stopped:
@@ -272,10 +280,14 @@ def test_provider_down_then_refresh_refused(client, delegated):
         assert (g.status, g.refresh_token_set) == ("active", True), "an unreachable provider leaves the grant alone"
         # Restarted with its in-memory state gone, the provider refuses the refresh token (invalid_grant).
         d.up.start()
-        assert_insufficient(exchange(d, user_tokens["access_token"]), d, "refresh refused")
+        r = exchange(d, user_tokens["access_token"])
+        assert_insufficient(r, d, "refresh refused")
+        assert "refused to renew" in r.json()["error_description"], r.text
         g = grant_rows(client, d)[0]
         assert (g.status, g.refresh_token_set) == ("expired", False), g
-        assert_insufficient(exchange(d, user_tokens["access_token"]), d, "expired grant")
+        r = exchange(d, user_tokens["access_token"])
+        assert_insufficient(r, d, "expired grant")
+        assert "has expired" in r.json()["error_description"], r.text
         assert d.up.counts()["refresh_failures"] == 1, "no second refresh attempt on an expired grant"
     finally:
         browser.close()

@@ -585,7 +585,7 @@ impl TokenService {
         user: &UserId,
         p: &Provider,
         r: &Resource,
-        why: &str,
+        why: Lacking<'_>,
     ) -> OAuthError {
         let name = self
             .signin
@@ -598,13 +598,24 @@ impl TokenService {
             &format!("{}/oauth/connect", self.layout.issuer(&zone.id)),
             &[("resource", r.identifier.as_str())],
         );
-        OAuthError::new(
-            ErrorCode::InsufficientAuthorization,
-            format!(
-                "{name} {why} {} for {}; connect it at {url}",
-                p.name, r.identifier
+        let (pn, ri) = (&p.name, &r.identifier);
+        let text = match why {
+            Lacking::Connection => format!(
+                "{name} has no connection to {pn} for {ri} (never connected, or revoked); \
+                 connect it at {url}"
             ),
-        )
+            Lacking::Expired => {
+                format!("{name}'s connection to {pn} for {ri} has expired; connect it again at {url}")
+            }
+            Lacking::Scope(s) => format!(
+                "{name}'s connection to {pn} for {ri} does not grant scope {}; connect it again at {url}",
+                echo(s)
+            ),
+            Lacking::RefreshRefused => format!(
+                "{pn} refused to renew {name}'s connection for {ri}; connect it again at {url}"
+            ),
+        };
+        OAuthError::new(ErrorCode::InsufficientAuthorization, text)
     }
 
     /// The brokered exchange (D.9.2 step 3): the user's upstream access
@@ -647,20 +658,25 @@ impl TokenService {
         let mut refreshed = false;
         loop {
             let now = Timestamp::now();
-            let Some(g) = self.live_grant(zone, &user, &r.id).await? else {
+            let Some(g) = self
+                .store
+                .grants()
+                .grant_tokens(&zone.id, &user, &r.id)
+                .await
+                .map_err(|e| internal(e.into()))?
+            else {
                 return Err(self
-                    .not_connected(zone, &user, &p, r, "has not connected (or revoked)")
+                    .not_connected(zone, &user, &p, r, Lacking::Connection)
                     .await);
             };
+            if g.grant.status(now) != RecordStatus::Active {
+                return Err(self
+                    .not_connected(zone, &user, &p, r, Lacking::Expired)
+                    .await);
+            }
             if let Some(missing) = scopes.iter().find(|s| !g.grant.scopes.contains(s)) {
                 return Err(self
-                    .not_connected(
-                        zone,
-                        &user,
-                        &p,
-                        r,
-                        &format!("has not granted scope {} at", echo(missing)),
-                    )
+                    .not_connected(zone, &user, &p, r, Lacking::Scope(missing))
                     .await);
             }
             let margin = if refreshed { 0 } else { EXPIRY_MARGIN_SECS };
@@ -695,7 +711,7 @@ impl TokenService {
             }
             let Some(sealed_refresh) = g.refresh_token_sealed.clone() else {
                 return Err(self
-                    .not_connected(zone, &user, &p, r, "has an expired connection to")
+                    .not_connected(zone, &user, &p, r, Lacking::Expired)
                     .await);
             };
             let leased = g
@@ -814,13 +830,7 @@ impl TokenService {
                     .map_err(|e| internal(e.into()))?;
                 tracing::info!(zone = %zone.id, grant = %id, provider = %p.id, "delegated grant expired: the provider refused its refresh token");
                 Err(self
-                    .not_connected(
-                        zone,
-                        user,
-                        p,
-                        r,
-                        "must connect again (the provider refused to renew the connection to)",
-                    )
+                    .not_connected(zone, user, p, r, Lacking::RefreshRefused)
                     .await)
             }
             Ok(Err(Upstream::Refused(error))) => {
@@ -852,10 +862,42 @@ impl TokenService {
     }
 }
 
+/// Why a person's grant cannot serve an exchange (the wording of the
+/// `insufficient_authorization` description).
+enum Lacking<'a> {
+    /// No unrevoked grant: never connected, or revoked.
+    Connection,
+    Expired,
+    Scope(&'a str),
+    RefreshRefused,
+}
+
 /// Why an upstream token request failed.
 enum Upstream {
     /// The provider answered with an RFC 6749 §5.2 error.
     Refused(String),
     /// No usable answer (network, timeout, not a token response).
     Unreachable,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_split_on_spaces_and_the_providers_separator() {
+        assert_eq!(split_scopes("repo read:user", " "), ["repo", "read:user"]);
+        assert_eq!(
+            split_scopes("chat:write,users:read", ","),
+            ["chat:write", "users:read"]
+        );
+        assert_eq!(split_scopes(" a,, b ", ","), ["a", "b"]);
+        assert!(split_scopes("", ",").is_empty());
+    }
+
+    #[test]
+    fn expiry_is_counted_from_now_in_microseconds() {
+        let now = Timestamp::from_micros(1_000_000);
+        assert_eq!(to_micros(60, now).as_micros(), 61_000_000);
+    }
 }
