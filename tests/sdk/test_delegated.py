@@ -271,13 +271,17 @@ def test_provider_down_then_refresh_refused(client, delegated):
     try:
         user_tokens = sign_in_and_connect(d, browser)
         assert_upstream_token(d, exchange(d, user_tokens["access_token"]), "first")
+        before = grant_rows(client, d)[0]
         d.up.stop()
         time.sleep(UPSTREAM_TTL_S + 0.5)
         r = exchange(d, user_tokens["access_token"])
         assert r.status_code == 503 and r.json()["error"] == "temporarily_unavailable", r.text
         assert "Upstream Git" in r.json()["error_description"], r.text
         g = grant_rows(client, d)[0]
-        assert (g.status, g.refresh_token_set) == ("active", True), "an unreachable provider leaves the grant alone"
+        assert (g.refresh_token_set, g.expires_at, g.updated_at, g.refreshed_at) == (
+            True, before.expires_at, before.updated_at, before.refreshed_at), "an unreachable provider leaves the grant alone"
+        # Its access token has expired (status `expired`), but its refresh token can still renew it.
+        assert g.status == "expired", g
         # Restarted with its in-memory state gone, the provider refuses the refresh token (invalid_grant).
         d.up.start()
         r = exchange(d, user_tokens["access_token"])

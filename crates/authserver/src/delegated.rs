@@ -17,7 +17,7 @@ use base64::Engine;
 use keyzone_core::outbound::{FetchError, FormAuth, FormPost};
 use keyzone_core::store::{GrantTokens, RefreshedTokens};
 use keyzone_domain::directory::{Provider, ProviderOAuth2, ProviderType, Resource};
-use keyzone_domain::identity::{Grant, RecordStatus, Session, User};
+use keyzone_domain::identity::{Grant, Session, User};
 use keyzone_domain::zone::Zone;
 use keyzone_domain::{GrantId, ProviderId, ResourceId, Timestamp, UserId};
 use keyzone_oauth::claims::TokenResponse;
@@ -104,7 +104,7 @@ impl TokenService {
             .grant_tokens(&zone.id, user, resource)
             .await
             .map_err(|e| internal(e.into()))?;
-        Ok(g.filter(|g| g.grant.status(Timestamp::now()) == RecordStatus::Active))
+        Ok(g.filter(|g| g.grant.usable(Timestamp::now())))
     }
 
     /// The first dependency of the requested resources' applications that
@@ -669,7 +669,7 @@ impl TokenService {
                     .not_connected(zone, &user, &p, r, Lacking::Connection)
                     .await);
             };
-            if g.grant.status(now) != RecordStatus::Active {
+            if !g.grant.usable(now) {
                 return Err(self
                     .not_connected(zone, &user, &p, r, Lacking::Expired)
                     .await);

@@ -187,16 +187,17 @@ pub struct Grant {
 }
 
 impl Grant {
-    /// The grant's status at `now`: expired once its access token has
-    /// expired and no refresh token can renew it.
+    /// The grant's status at `now` as the management API shows it:
+    /// `expired` once its access token has expired (`refresh_token_set`
+    /// says whether the next exchange can renew it).
     pub fn status(&self, now: Timestamp) -> RecordStatus {
-        if self.revoked {
-            RecordStatus::Revoked
-        } else if self.expires_at <= now && !self.refresh_token_set {
-            RecordStatus::Expired
-        } else {
-            RecordStatus::Active
-        }
+        RecordStatus::at(self.revoked, self.expires_at, now)
+    }
+
+    /// Whether the grant can serve a token exchange: not revoked, and its
+    /// access token live or renewable with its refresh token.
+    pub fn usable(&self, now: Timestamp) -> bool {
+        !self.revoked && (self.expires_at > now || self.refresh_token_set)
     }
 }
 

@@ -38,28 +38,6 @@ fn status_filter(q: &mut Sql, status: Option<RecordStatus>) {
     }
 }
 
-/// A grant's status: a grant whose access token has expired is still
-/// active while it holds a refresh token (the seed: "grants with refresh
-/// tokens can be refreshed even after access token expiration").
-fn grant_status_filter(q: &mut Sql, status: Option<RecordStatus>) {
-    let now = Timestamp::now().as_micros();
-    match status {
-        None => {}
-        Some(RecordStatus::Revoked) => {
-            q.push(" AND status = 'revoked'");
-        }
-        Some(RecordStatus::Active) => {
-            q.push(" AND status = 'active' AND (refresh_token_set OR expires_at > ")
-                .arg(Arg::Int(now));
-            q.push(")");
-        }
-        Some(RecordStatus::Expired) => {
-            q.push(" AND status = 'active' AND NOT refresh_token_set AND expires_at <= ")
-                .arg(Arg::Int(now));
-        }
-    }
-}
-
 // ----- users -----
 
 const USER_COLUMNS: &str = "id, zone_id, identifier, email, email_verified, external, status, \
@@ -621,7 +599,7 @@ impl GrantStore for Store {
     ) -> Result<Page<Grant>, StoreError> {
         let mut q = Sql::new("zone_id = ");
         q.arg(Arg::Text(zone.as_str().into()));
-        grant_status_filter(&mut q, f.status);
+        status_filter(&mut q, f.status);
         if let Some(r) = &f.resource_id {
             q.push(" AND resource_id = ").arg(Arg::Text(r.clone()));
         }

@@ -317,12 +317,11 @@ async fn grants_status_and_filters(store: &Store) {
     store.insert_grant(&live).await.unwrap();
     store.insert_grant(&old).await.unwrap();
     store.insert_grant(&renewable).await.unwrap();
-    assert_eq!(
-        old.status(Timestamp::now()),
-        RecordStatus::Expired,
-        "no refresh token"
-    );
-    assert_eq!(renewable.status(Timestamp::now()), RecordStatus::Active);
+    // Both show `expired` (the access token's expiry passed); only the one
+    // with a refresh token can still serve an exchange.
+    assert_eq!(old.status(Timestamp::now()), RecordStatus::Expired);
+    assert_eq!(renewable.status(Timestamp::now()), RecordStatus::Expired);
+    assert!(!old.usable(Timestamp::now()) && renewable.usable(Timestamp::now()));
     let by = |s| GrantFilter {
         status: Some(s),
         ..Default::default()
@@ -336,11 +335,11 @@ async fn grants_status_and_filters(store: &Store) {
             .items
             .len()
     };
-    assert_eq!(count(by(RecordStatus::Active)).await, 2);
-    assert_eq!(count(by(RecordStatus::Expired)).await, 1);
+    assert_eq!(count(by(RecordStatus::Active)).await, 1);
+    assert_eq!(count(by(RecordStatus::Expired)).await, 2);
     assert!(store.revoke_grant(&za, &live.id).await.unwrap());
     assert_eq!(count(by(RecordStatus::Revoked)).await, 1);
-    assert_eq!(count(by(RecordStatus::Active)).await, 1);
+    assert_eq!(count(by(RecordStatus::Active)).await, 0);
     let f = GrantFilter {
         resource_id: Some(old.resource_id.to_string()),
         ..Default::default()
@@ -704,6 +703,7 @@ async fn grant_tokens_refresh_is_single_flight_and_zone_scoped(store: &Store) {
         .unwrap();
     assert!(e.refresh_token_sealed.is_none() && e.access_token_sealed.is_none());
     assert_eq!(e.grant.status(Timestamp::now()), RecordStatus::Expired);
+    assert!(!e.grant.usable(Timestamp::now()), "no refresh token left");
     assert!(store.revoke_grant(&za, &second.id).await.unwrap());
     assert!(store
         .grant_tokens(&za, &u.id, &resource)
