@@ -356,7 +356,9 @@ def login(
     """
     assert not http.follow_redirects, "the login driver needs an httpx.Client with follow_redirects=False"
     steps: List[Step] = []
-    credentials_posted = False
+    # Origins whose sign-in form got credentials: the same form coming back from the same origin means they were
+    # refused (an upstream provider's sign-in form is another origin's).
+    credentials_posted: set = set()
     method, url = "GET", authorization_url
     content: Optional[bytes] = None
     headers: Dict[str, str] = {}
@@ -392,19 +394,20 @@ def login(
         if len(step.forms) != 1:
             raise LoginStopped(f"expected exactly one <form> on the page, found {len(step.forms)}", steps)
         form = step.forms[0]
-        if form.has_password and credentials_posted:
+        if form.has_password and _origin(url) in credentials_posted:
             raise LoginStopped("the sign-in form came back after the credentials were posted (refused?)", steps)
 
         values: Dict[str, str] = {}
         if form.has_input("email") and email is not None:
             values["email"] = email
+        filled = (fill(form, step) or {}) if fill is not None else {}
         if form.has_input("password"):
-            if password is None:
+            if password is None and "password" not in filled:
                 raise LoginStopped("a sign-in form, but no password was given to the driver", steps)
-            values["password"] = password
-            credentials_posted = True
-        if fill is not None:
-            values.update(fill(form, step) or {})
+            if password is not None:
+                values["password"] = password
+            credentials_posted.add(_origin(url))
+        values.update(filled)
 
         submitter = _choose_submitter(form, decision, steps)
         data = form.fields(values, submitter)

@@ -245,7 +245,7 @@ pub struct GrantResponse {
 }
 
 fn grant_response(g: Grant, org: &str) -> GrantResponse {
-    let status = RecordStatus::at(g.revoked, g.expires_at, Timestamp::now());
+    let status = g.status(Timestamp::now());
     GrantResponse {
         id: g.id.into(),
         created_at: g.created_at.to_rfc3339(),

@@ -62,7 +62,9 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/z/{zone_id}/oauth/assets/keyzone.css", get(stylesheet))
         // Where upstream providers send the browser back (the zone's
         // `protocols.oauth2.redirect_uri`).
-        .route("/z/{zone_id}/oauth/callback", get(not_available));
+        .route("/z/{zone_id}/oauth/callback", get(connect_callback))
+        // Connect (or reconnect) one upstream API later (delegated access).
+        .route("/z/{zone_id}/oauth/connect", get(connect_page));
     with_layers(routes)
 }
 
@@ -105,13 +107,45 @@ pub fn page(status: StatusCode, title: &str, message: &str) -> Response {
     with_page_headers((status, body).into_response())
 }
 
-/// Delegated-access callbacks from upstream providers are not built yet.
-async fn not_available() -> Response {
-    page(
-        StatusCode::NOT_IMPLEMENTED,
-        "Not available",
-        "This Keyzone version does not yet connect upstream identity or API providers.",
-    )
+/// `GET {issuer}/oauth/callback`: an upstream provider's answer to a
+/// connect (delegated access, client-contract-login D.9.2 step 2).
+async fn connect_callback(
+    State(state): State<Arc<AppState>>,
+    Path(zone_id): Path<String>,
+    Peer(peer): Peer,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> Response {
+    let (zone, form) =
+        match zone_and_form(&state, &zone_id, uri.query().unwrap_or("").as_bytes()).await {
+            Ok(v) => v,
+            Err(r) => return *r,
+        };
+    let outcome = state
+        .tokens
+        .connect_callback(&zone, &browser(&headers, peer), &form)
+        .await;
+    show(&state, &zone, outcome)
+}
+
+/// `GET {issuer}/oauth/connect?resource=…`: connect an upstream API.
+async fn connect_page(
+    State(state): State<Arc<AppState>>,
+    Path(zone_id): Path<String>,
+    Peer(peer): Peer,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> Response {
+    let (zone, form) =
+        match zone_and_form(&state, &zone_id, uri.query().unwrap_or("").as_bytes()).await {
+            Ok(v) => v,
+            Err(r) => return *r,
+        };
+    let outcome = state
+        .tokens
+        .connect_page(&zone, &browser(&headers, peer), &form)
+        .await;
+    show(&state, &zone, outcome)
 }
 
 fn templates() -> &'static minijinja::Environment<'static> {

@@ -1156,7 +1156,9 @@ async fn each_surface_answers_in_its_own_error_shape() {
             .unwrap(),
     )
     .await;
-    html(&r, 501);
+    // No browser session: an error page, never a redirect (delegated access).
+    html(&r, 400);
+    assert!(!r.headers.contains_key("location"));
     // Userinfo without a token: RFC 6750's challenge.
     let r = send(
         &a.router,

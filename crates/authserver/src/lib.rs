@@ -12,6 +12,7 @@
 //! - a new outbound document: [`documents::DocumentCache`].
 
 pub mod cimd;
+pub mod delegated;
 pub mod documents;
 pub mod introspection;
 pub mod invitations;

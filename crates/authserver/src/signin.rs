@@ -258,7 +258,7 @@ pub(crate) fn not_signed_in() -> Outcome {
 }
 
 /// `{redirect_uri}?…` with the parameters appended (RFC 6749 §4.1.2).
-fn redirect_with(redirect_uri: &str, params: &[(&str, &str)]) -> String {
+pub(crate) fn redirect_with(redirect_uri: &str, params: &[(&str, &str)]) -> String {
     let mut out = String::from(redirect_uri);
     let mut sep = if redirect_uri.contains('?') { '&' } else { '?' };
     for (k, v) in params {
@@ -799,7 +799,7 @@ impl TokenService {
                 self.layout.issuer(&zone.id)
             ))));
         }
-        self.issue_code(zone, req, session, user).await
+        self.connect_or_issue(zone, req, session, user).await
     }
 
     pub(crate) fn redirect_error(
@@ -818,7 +818,7 @@ impl TokenService {
         Outcome::step(Step::Redirect(redirect_with(&req.redirect_uri, &params)))
     }
 
-    async fn issue_code(
+    pub(crate) async fn issue_code(
         &self,
         zone: &Zone,
         req: &AuthRequest,
@@ -1154,7 +1154,7 @@ impl TokenService {
                 )
                 .await
                 .map_err(|e| internal(e.into()))?;
-            self.issue_code(zone, &req, &session, &user).await
+            self.connect_or_issue(zone, &req, &session, &user).await
         }
         .await;
         result.unwrap_or_else(|e: OAuthError| {

@@ -5,8 +5,8 @@
 
 use async_trait::async_trait;
 use keyzone_core::store::{
-    DependencyRecord, DirectoryStore, IdentityStore, RevocationStore, SecretFilter, SecretStore,
-    StoredSecret, ZoneStore,
+    DependencyRecord, DirectoryStore, GrantStore, IdentityStore, RevocationStore, SecretFilter,
+    SecretStore, StoredSecret, ZoneStore,
 };
 use keyzone_core::StoreError;
 use keyzone_domain::directory::{Credential, Provider, Resource};
@@ -85,6 +85,21 @@ pub trait TokenStore: Send + Sync {
         provider: &ProviderId,
         subject: &str,
     ) -> Result<(), StoreError>;
+    /// An application's dependencies (the first 100: the resources it
+    /// may obtain tokens for), for the connect step of the sign-in.
+    async fn dependencies(
+        &self,
+        zone: &ZoneId,
+        application: &ApplicationId,
+    ) -> Result<Vec<DependencyRecord>, StoreError>;
+    /// Delegated grants (`crate::delegated`).
+    fn grants(&self) -> &dyn GrantStore;
+    /// A provider's sealed client secret, for calls to its token endpoint.
+    async fn provider_client_secret(
+        &self,
+        zone: &ZoneId,
+        id: &ProviderId,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
     /// Registration: inserts a user agent; a conflict means it exists.
     async fn insert_user_agent(&self, ua: &UserAgent) -> Result<(), StoreError>;
     async fn user_agent_by_identifier(
@@ -206,6 +221,30 @@ where
             return Ok(());
         }
         self.insert_session(session).await
+    }
+    async fn dependencies(
+        &self,
+        zone: &ZoneId,
+        application: &ApplicationId,
+    ) -> Result<Vec<DependencyRecord>, StoreError> {
+        let page = keyzone_domain::PageRequest {
+            limit: 100,
+            ..Default::default()
+        };
+        Ok(self
+            .list_dependencies(zone, application, &page)
+            .await?
+            .items)
+    }
+    fn grants(&self) -> &dyn GrantStore {
+        self
+    }
+    async fn provider_client_secret(
+        &self,
+        zone: &ZoneId,
+        id: &ProviderId,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        keyzone_core::store::ProviderStore::provider_client_secret(self, zone, id).await
     }
     async fn insert_user_agent(&self, ua: &UserAgent) -> Result<(), StoreError> {
         keyzone_core::store::UserAgentStore::insert_user_agent(self, ua).await

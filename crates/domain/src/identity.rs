@@ -186,6 +186,21 @@ pub struct Grant {
     pub updated_at: Timestamp,
 }
 
+impl Grant {
+    /// The grant's status at `now` as the management API shows it:
+    /// `expired` once its access token has expired (`refresh_token_set`
+    /// says whether the next exchange can renew it).
+    pub fn status(&self, now: Timestamp) -> RecordStatus {
+        RecordStatus::at(self.revoked, self.expires_at, now)
+    }
+
+    /// Whether the grant can serve a token exchange: not revoked, and its
+    /// access token live or renewable with its refresh token.
+    pub fn usable(&self, now: Timestamp) -> bool {
+        !self.revoked && (self.expires_at > now || self.refresh_token_set)
+    }
+}
+
 impl Positioned for Grant {
     fn id_str(&self) -> &str {
         self.id.as_str()

@@ -24,8 +24,14 @@ pub enum ErrorCode {
     /// OpenID Connect Core §3.1.2.6 (`prompt=none`).
     LoginRequired,
     ConsentRequired,
+    /// OpenID Connect Core §3.1.2.6: `prompt=none`, but the flow needs the
+    /// person (an upstream API to connect).
+    InteractionRequired,
     /// RFC 6750 §3.1 (a protected resource's answer, with 401).
     InvalidToken,
+    /// Keycard: the user has no usable delegated grant for the upstream
+    /// resource (keycardai-oauth `exceptions.py`: permanent, HTTP 400).
+    InsufficientAuthorization,
 }
 
 impl ErrorCode {
@@ -46,7 +52,9 @@ impl ErrorCode {
             ErrorCode::UnsupportedResponseType => "unsupported_response_type",
             ErrorCode::LoginRequired => "login_required",
             ErrorCode::ConsentRequired => "consent_required",
+            ErrorCode::InteractionRequired => "interaction_required",
             ErrorCode::InvalidToken => "invalid_token",
+            ErrorCode::InsufficientAuthorization => "insufficient_authorization",
         }
     }
 

@@ -1,11 +1,11 @@
 //! Users, user agents, sessions and delegated grants.
 
 use crate::sql::{push_any_like, push_in, Arg, Listing, Sql};
-use crate::{errors::map_sqlx_error, exec, get_in_zone, on_pool, Store};
+use crate::{errors::map_sqlx_error, exec, get_in_zone, on_pool, BeginWrite, Store};
 use async_trait::async_trait;
 use keyzone_core::store::{
-    GrantFilter, GrantStore, SessionFilter, SessionStore, StoreError, UserAgentStore, UserFilter,
-    UserRecord, UserStore,
+    GrantFilter, GrantStore, GrantTokens, RefreshedTokens, SessionFilter, SessionStore, StoreError,
+    UserAgentStore, UserFilter, UserRecord, UserStore,
 };
 use keyzone_domain::identity::{
     Grant, RecordStatus, Session, SessionKind, User, UserAgent, UserStatus,
@@ -622,7 +622,9 @@ impl GrantStore for Store {
     async fn revoke_grant(&self, zone: &ZoneId, id: &GrantId) -> Result<bool, StoreError> {
         exec!(
             self,
-            "UPDATE delegated_grants SET status = 'revoked', updated_at = $3 WHERE zone_id = $1 AND id = $2",
+            "UPDATE delegated_grants SET status = 'revoked', access_token_sealed = NULL, \
+             refresh_token_sealed = NULL, refresh_lease_until = NULL, version = version + 1, \
+             updated_at = $3 WHERE zone_id = $1 AND id = $2",
             zone.as_str(),
             id.as_str(),
             Timestamp::now().as_micros()
@@ -639,6 +641,172 @@ impl GrantStore for Store {
         )
         .map(|n| n > 0)
     }
+
+    async fn connect_grant(
+        &self,
+        g: &Grant,
+        access: &[u8],
+        refresh: Option<&[u8]>,
+    ) -> Result<(), StoreError> {
+        let scopes = &serde_json::to_string(&g.scopes).expect("serializes");
+        on_pool!(self, |pool| crate::retry_transient(|| async move {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query(
+                "UPDATE delegated_grants SET status = 'revoked', access_token_sealed = NULL, \
+                 refresh_token_sealed = NULL, version = version + 1, updated_at = $4 \
+                 WHERE zone_id = $1 AND user_id = $2 AND resource_id = $3 AND status = 'active'",
+            )
+            .bind(g.zone_id.as_str())
+            .bind(g.user_id.as_str())
+            .bind(g.resource_id.as_str())
+            .bind(g.created_at.as_micros())
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO delegated_grants (id, zone_id, user_id, resource_id, provider_id, scopes, \
+                 status, refresh_token_set, expires_at, refreshed_at, created_at, updated_at, \
+                 access_token_sealed, refresh_token_sealed) \
+                 VALUES ($1, $2, $3, $4, $5, $6, 'active', $7, $8, NULL, $9, $9, $10, $11)",
+            )
+            .bind(g.id.as_str())
+            .bind(g.zone_id.as_str())
+            .bind(g.user_id.as_str())
+            .bind(g.resource_id.as_str())
+            .bind(g.provider_id.as_str())
+            .bind(scopes)
+            .bind(refresh.is_some())
+            .bind(g.expires_at.as_micros())
+            .bind(g.created_at.as_micros())
+            .bind(access)
+            .bind(refresh)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(())
+        })
+        .await)
+        .map_err(map_sqlx_error)
+    }
+
+    async fn grant_tokens(
+        &self,
+        zone: &ZoneId,
+        user: &UserId,
+        resource: &ResourceId,
+    ) -> Result<Option<GrantTokens>, StoreError> {
+        let sql = format!(
+            "SELECT {GRANT_COLUMNS}, access_token_sealed, refresh_token_sealed, version, \
+             refresh_lease_until FROM delegated_grants \
+             WHERE zone_id = $1 AND user_id = $2 AND resource_id = $3 AND status = 'active' \
+             ORDER BY created_at DESC, id DESC LIMIT 1"
+        );
+        let row: Option<GrantTokensRow> = on_pool!(self, |p| {
+            sqlx::query_as(&sql)
+                .bind(zone.as_str())
+                .bind(user.as_str())
+                .bind(resource.as_str())
+                .fetch_optional(p)
+                .await
+        })
+        .map_err(map_sqlx_error)?;
+        let Some(r) = row else { return Ok(None) };
+        Ok(Some(GrantTokens {
+            access_token_sealed: r.access_token_sealed,
+            refresh_token_sealed: r.refresh_token_sealed,
+            version: r.version,
+            refresh_lease_until: r.refresh_lease_until.map(Timestamp::from_micros),
+            grant: Grant::try_from(r.grant)?,
+        }))
+    }
+
+    async fn claim_grant_refresh(
+        &self,
+        zone: &ZoneId,
+        id: &GrantId,
+        version: i64,
+        lease_until: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        exec!(
+            self,
+            "UPDATE delegated_grants SET refresh_lease_until = $4, version = version + 1 \
+             WHERE zone_id = $1 AND id = $2 AND version = $3 AND status = 'active' \
+             AND (refresh_lease_until IS NULL OR refresh_lease_until < $5)",
+            zone.as_str(),
+            id.as_str(),
+            version,
+            lease_until.as_micros(),
+            now.as_micros()
+        )
+        .map(|n| n > 0)
+    }
+
+    async fn store_refreshed_grant(
+        &self,
+        zone: &ZoneId,
+        id: &GrantId,
+        t: RefreshedTokens<'_>,
+    ) -> Result<(), StoreError> {
+        let scopes = t
+            .scopes
+            .map(|s| serde_json::to_string(s).expect("serializes"));
+        exec!(
+            self,
+            "UPDATE delegated_grants SET access_token_sealed = $3, \
+             refresh_token_sealed = COALESCE($4, refresh_token_sealed), expires_at = $5, \
+             scopes = COALESCE($6, scopes), refreshed_at = $7, updated_at = $7, \
+             refresh_lease_until = NULL, version = version + 1 \
+             WHERE zone_id = $1 AND id = $2 AND status = 'active'",
+            zone.as_str(),
+            id.as_str(),
+            t.access_token_sealed,
+            t.refresh_token_sealed,
+            t.expires_at.as_micros(),
+            scopes.as_deref(),
+            t.now.as_micros()
+        )
+        .map(|_| ())
+    }
+
+    async fn expire_grant(
+        &self,
+        zone: &ZoneId,
+        id: &GrantId,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        exec!(
+            self,
+            "UPDATE delegated_grants SET refresh_token_sealed = NULL, access_token_sealed = NULL, \
+             refresh_token_set = FALSE, expires_at = CASE WHEN expires_at < $3 THEN expires_at ELSE $3 END, \
+             refresh_lease_until = NULL, version = version + 1, updated_at = $3 \
+             WHERE zone_id = $1 AND id = $2",
+            zone.as_str(),
+            id.as_str(),
+            now.as_micros()
+        )
+        .map(|_| ())
+    }
+
+    async fn release_grant_refresh(&self, zone: &ZoneId, id: &GrantId) -> Result<(), StoreError> {
+        exec!(
+            self,
+            "UPDATE delegated_grants SET refresh_lease_until = NULL, version = version + 1 \
+             WHERE zone_id = $1 AND id = $2",
+            zone.as_str(),
+            id.as_str()
+        )
+        .map(|_| ())
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct GrantTokensRow {
+    #[sqlx(flatten)]
+    grant: GrantRow,
+    access_token_sealed: Option<Vec<u8>>,
+    refresh_token_sealed: Option<Vec<u8>>,
+    version: i64,
+    refresh_lease_until: Option<i64>,
 }
 
 #[async_trait]

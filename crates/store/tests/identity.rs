@@ -20,7 +20,8 @@ keyzone_store::store_tests!(
     sessions_revoke_with_children,
     grants_status_and_filters,
     sign_in_records_are_single_use_and_zone_scoped,
-    sign_in_failures_count_per_window_and_zone
+    sign_in_failures_count_per_window_and_zone,
+    grant_tokens_refresh_is_single_flight_and_zone_scoped
 );
 
 async fn zone(store: &Store) -> ZoneId {
@@ -306,9 +307,21 @@ async fn grants_status_and_filters(store: &Store) {
         updated_at: Timestamp::now(),
     };
     let live = grant(now + 3_600_000_000);
-    let old = grant(now - 1);
+    // Expired: its access token has expired and no refresh token renews it
+    // (a grant with a refresh token stays active past its access token).
+    let old = Grant {
+        refresh_token_set: false,
+        ..grant(now - 1)
+    };
+    let renewable = grant(now - 1);
     store.insert_grant(&live).await.unwrap();
     store.insert_grant(&old).await.unwrap();
+    store.insert_grant(&renewable).await.unwrap();
+    // Both show `expired` (the access token's expiry passed); only the one
+    // with a refresh token can still serve an exchange.
+    assert_eq!(old.status(Timestamp::now()), RecordStatus::Expired);
+    assert_eq!(renewable.status(Timestamp::now()), RecordStatus::Expired);
+    assert!(!old.usable(Timestamp::now()) && renewable.usable(Timestamp::now()));
     let by = |s| GrantFilter {
         status: Some(s),
         ..Default::default()
@@ -323,7 +336,7 @@ async fn grants_status_and_filters(store: &Store) {
             .len()
     };
     assert_eq!(count(by(RecordStatus::Active)).await, 1);
-    assert_eq!(count(by(RecordStatus::Expired)).await, 1);
+    assert_eq!(count(by(RecordStatus::Expired)).await, 2);
     assert!(store.revoke_grant(&za, &live.id).await.unwrap());
     assert_eq!(count(by(RecordStatus::Revoked)).await, 1);
     assert_eq!(count(by(RecordStatus::Active)).await, 0);
@@ -597,4 +610,138 @@ async fn sign_in_failures_count_per_window_and_zone(store: &Store) {
             .unwrap(),
         1
     );
+}
+
+/// Delegated grants' sealed tokens (issue #13): one live grant per user and
+/// resource (connecting again revokes the older one and drops its tokens),
+/// the compare-and-set refresh lease that exactly one of many concurrent
+/// callers wins, the rotated refresh token stored with the access token,
+/// expiry on a refused refresh, and zone isolation.
+async fn grant_tokens_refresh_is_single_flight_and_zone_scoped(store: &Store) {
+    use keyzone_core::store::RefreshedTokens;
+    let za = zone(store).await;
+    let zb = zone(store).await;
+    let u = user(&za, "t@a.test", 1);
+    store.insert_user(&u).await.unwrap();
+    let resource = ResourceId::generate();
+    let now = Timestamp::now();
+    let grant = || Grant {
+        id: GrantId::generate(),
+        zone_id: za.clone(),
+        user_id: u.id.clone(),
+        resource_id: resource.clone(),
+        provider_id: ProviderId::generate(),
+        scopes: vec!["repo".into()],
+        revoked: false,
+        refresh_token_set: true,
+        expires_at: Timestamp::from_micros(now.as_micros() - 1),
+        refreshed_at: None,
+        created_at: now,
+        updated_at: now,
+    };
+    let first = grant();
+    store
+        .connect_grant(&first, b"sealed-a1", Some(b"sealed-r1"))
+        .await
+        .unwrap();
+    let second = grant();
+    store
+        .connect_grant(&second, b"sealed-a2", Some(b"sealed-r2"))
+        .await
+        .unwrap();
+    let g = store
+        .grant_tokens(&za, &u.id, &resource)
+        .await
+        .unwrap()
+        .expect("the live grant");
+    assert_eq!(
+        g.grant.id, second.id,
+        "the newer connection is the live one"
+    );
+    assert_eq!(g.access_token_sealed.as_deref(), Some(&b"sealed-a2"[..]));
+    let older = store.get_grant(&za, &first.id).await.unwrap().unwrap();
+    assert!(older.revoked, "connecting again revokes the older grant");
+    assert!(
+        store
+            .grant_tokens(&zb, &u.id, &resource)
+            .await
+            .unwrap()
+            .is_none(),
+        "zone B sees nothing of zone A's grants"
+    );
+    assert!(!store
+        .claim_grant_refresh(&zb, &second.id, g.version, now, now)
+        .await
+        .unwrap());
+
+    // Many concurrent claims of the same version: exactly one wins.
+    let lease = Timestamp::from_micros(now.as_micros() + 15_000_000);
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..16 {
+        let (s, z, id, v) = (store.clone(), za.clone(), second.id.clone(), g.version);
+        tasks.spawn(async move { s.claim_grant_refresh(&z, &id, v, lease, now).await.unwrap() });
+    }
+    let mut won = 0;
+    while let Some(r) = tasks.join_next().await {
+        won += usize::from(r.unwrap());
+    }
+    assert_eq!(won, 1, "one refresh per grant");
+    let leased = store
+        .grant_tokens(&za, &u.id, &resource)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        !store
+            .claim_grant_refresh(&za, &second.id, leased.version, lease, now)
+            .await
+            .unwrap(),
+        "a live lease keeps others out even at the new version"
+    );
+
+    let scopes = vec!["repo".to_string(), "read:user".to_string()];
+    let later = Timestamp::from_micros(now.as_micros() + 60_000_000);
+    store
+        .store_refreshed_grant(
+            &za,
+            &second.id,
+            RefreshedTokens {
+                access_token_sealed: b"sealed-a3",
+                refresh_token_sealed: Some(b"sealed-r3"),
+                expires_at: later,
+                scopes: Some(&scopes),
+                now,
+            },
+        )
+        .await
+        .unwrap();
+    let r = store
+        .grant_tokens(&za, &u.id, &resource)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.access_token_sealed.as_deref(), Some(&b"sealed-a3"[..]));
+    assert_eq!(r.refresh_token_sealed.as_deref(), Some(&b"sealed-r3"[..]));
+    assert_eq!(
+        (r.grant.expires_at, r.grant.scopes.clone()),
+        (later, scopes)
+    );
+    assert!(r.refresh_lease_until.is_none() && r.version > leased.version);
+    assert_eq!(r.grant.refreshed_at, Some(now));
+
+    store.expire_grant(&za, &second.id, now).await.unwrap();
+    let e = store
+        .grant_tokens(&za, &u.id, &resource)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(e.refresh_token_sealed.is_none() && e.access_token_sealed.is_none());
+    assert_eq!(e.grant.status(Timestamp::now()), RecordStatus::Expired);
+    assert!(!e.grant.usable(Timestamp::now()), "no refresh token left");
+    assert!(store.revoke_grant(&za, &second.id).await.unwrap());
+    assert!(store
+        .grant_tokens(&za, &u.id, &resource)
+        .await
+        .unwrap()
+        .is_none());
 }

@@ -48,7 +48,7 @@ fn external_provider() -> OAuthError {
     OAuthError::new(
         ErrorCode::AccessDenied,
         "this resource's tokens come from an external provider through a user's delegated \
-         grant; delegated grants are not available in this version of Keyzone",
+         grant: obtain them by token exchange with the user's token",
     )
 }
 
@@ -89,6 +89,11 @@ impl TokenService {
         let mut t = match kind {
             ProviderType::KeycardSts => self.sign(i.zone, i.subject, &i.resources, &scopes).await?,
             ProviderType::KeycardVault => self.vault_token(i.zone, &i.resources, &scopes).await?,
+            // D.9.2 step 3: the user's upstream token, by token exchange.
+            ProviderType::External if i.grant == Grant::TokenExchange => {
+                self.brokered_token(i.zone, &i.subject, &i.resources, &scopes)
+                    .await?
+            }
             ProviderType::External => return Err(external_provider()),
         };
         if i.grant == Grant::TokenExchange {

@@ -94,6 +94,8 @@ pub struct TokenService {
     pub(crate) user_agents:
         TtlCache<(ZoneId, String), Option<Arc<keyzone_domain::identity::UserAgent>>>,
     pub(crate) secrets: Arc<Secrets>,
+    /// Upstream token endpoints (delegated grants).
+    pub(crate) fetcher: Arc<dyn Fetcher>,
     pub(crate) signing: Arc<SigningKeys>,
     pub(crate) vault: Arc<Vault>,
     pub(crate) policy: Arc<dyn IssuancePolicy>,
@@ -115,7 +117,8 @@ impl TokenService {
             store: d.store,
             signin: d.signin,
             cimd: crate::cimd::CimdDocuments::new(DocumentCache::new(d.fetcher.clone())),
-            assertion_keys: AssertionKeys::new(DocumentCache::new(d.fetcher)),
+            assertion_keys: AssertionKeys::new(DocumentCache::new(d.fetcher.clone())),
+            fetcher: d.fetcher,
             sessions_recorded: TtlCache::new(SESSION_RECORD_INTERVAL, SESSIONS_REMEMBERED),
             user_agents: TtlCache::new(crate::lookups::LOOKUP_TTL, SESSIONS_REMEMBERED),
             secrets: d.secrets,

@@ -35,6 +35,39 @@ pub struct GrantFilter {
     pub user_id: Option<String>,
 }
 
+/// A delegated grant with its sealed upstream tokens (sealed by core under
+/// the zone's data key; the store only sees ciphertext) and the version
+/// the single-flight refresh compares against.
+#[derive(Clone, PartialEq)]
+pub struct GrantTokens {
+    pub grant: keyzone_domain::identity::Grant,
+    pub access_token_sealed: Option<Vec<u8>>,
+    pub refresh_token_sealed: Option<Vec<u8>>,
+    pub version: i64,
+    /// A refresh is under way on some node until then.
+    pub refresh_lease_until: Option<Timestamp>,
+}
+
+impl std::fmt::Debug for GrantTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GrantTokens")
+            .field("grant", &self.grant)
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
+}
+
+/// New upstream tokens for a grant (a refresh), sealed.
+#[derive(Clone)]
+pub struct RefreshedTokens<'a> {
+    pub access_token_sealed: &'a [u8],
+    /// `None` keeps the stored refresh token (the provider did not rotate it).
+    pub refresh_token_sealed: Option<&'a [u8]>,
+    pub expires_at: Timestamp,
+    pub scopes: Option<&'a [String]>,
+    pub now: Timestamp,
+}
+
 /// Users with their derived counts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UserRecord {
@@ -164,6 +197,56 @@ pub trait GrantStore: Send + Sync {
         zone: &ZoneId,
         id: &keyzone_domain::GrantId,
     ) -> Result<bool, StoreError>;
+    /// Stores a newly connected grant with its sealed tokens, and revokes
+    /// (clearing their tokens) the user's earlier grants for the resource,
+    /// in one transaction: a person has one live grant per resource.
+    async fn connect_grant(
+        &self,
+        g: &keyzone_domain::identity::Grant,
+        access_token_sealed: &[u8],
+        refresh_token_sealed: Option<&[u8]>,
+    ) -> Result<(), StoreError>;
+    /// The user's newest unrevoked grant for a resource, with its tokens.
+    async fn grant_tokens(
+        &self,
+        zone: &ZoneId,
+        user: &keyzone_domain::UserId,
+        resource: &keyzone_domain::ResourceId,
+    ) -> Result<Option<GrantTokens>, StoreError>;
+    /// Compare-and-set: claims the refresh of an unrevoked grant until
+    /// `lease_until` if its version is still `version` and no other lease
+    /// is live at `now`. Exactly one concurrent caller (on any node) wins.
+    async fn claim_grant_refresh(
+        &self,
+        zone: &ZoneId,
+        id: &keyzone_domain::GrantId,
+        version: i64,
+        lease_until: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+    /// Stores refreshed tokens (the rotated refresh token in the same
+    /// statement) and releases the lease.
+    async fn store_refreshed_grant(
+        &self,
+        zone: &ZoneId,
+        id: &keyzone_domain::GrantId,
+        tokens: RefreshedTokens<'_>,
+    ) -> Result<(), StoreError>;
+    /// The provider refused the refresh token: the grant can no longer be
+    /// refreshed (its refresh token is dropped), so it is expired.
+    async fn expire_grant(
+        &self,
+        zone: &ZoneId,
+        id: &keyzone_domain::GrantId,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+    /// Releases a refresh lease without changing the tokens (the provider
+    /// was unreachable).
+    async fn release_grant_refresh(
+        &self,
+        zone: &ZoneId,
+        id: &keyzone_domain::GrantId,
+    ) -> Result<(), StoreError>;
 }
 
 /// Everything the identity use cases store.
