@@ -20,6 +20,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN="${KEYZONE_BIN:-$ROOT/target/release/keyzone}"
 PY="${KEYZONE_BENCH_PYTHON:-$ROOT/target/sdk-venv/bin/python}"
 SECS="${1:-10}"
+CONNS="${KEYZONE_BENCH_CONNECTIONS:-64}"
 PORT=18556
 KEY="kz_benchmark_key_0123456789abcdef"
 DATA="$(mktemp -d)"
@@ -55,16 +56,16 @@ BASIC="Basic $(printf '%s:%s' "$(echo "$CRED" | field '["identifier"]')" "$(echo
 export AUTH="$BASIC" BODY="grant_type=client_credentials&resource=https%3A%2F%2Fapi.example.com%2Fv1&scope=read"
 curl -fsS -H "Authorization: $BASIC" -d "$BODY" "$TOKEN" >/dev/null
 echo "== client_credentials, RS256"
-taskset -c 0 wrk -t1 -c64 -d"${SECS}s" --latency -s "$ROOT/scripts/bench/token.lua" "$TOKEN" | summary
+taskset -c 0 wrk -t1 -c"$CONNS" -d"${SECS}s" --latency -s "$ROOT/scripts/bench/token.lua" "$TOKEN" | summary
 
 echo "== refresh_token (rotation), RS256"
-taskset -c 0 wrk -t1 -c64 -d"${SECS}s" --latency -s "$ROOT/scripts/bench/refresh.lua" "$TOKEN" | summary
+taskset -c 0 wrk -t1 -c"$CONNS" -d"${SECS}s" --latency -s "$ROOT/scripts/bench/refresh.lua" "$TOKEN" | summary
 
 # Codes live 60 s: make them just before the run, more than it can redeem.
 "$PY" "$ROOT/scripts/bench/signin_setup.py" codes "$DATA" "${KEYZONE_BENCH_CODES:-4000}"
 echo "== authorization_code + ID token, RS256 (5 s: codes are single-use)"
-taskset -c 0 wrk -t1 -c64 -d5s --latency -s "$ROOT/scripts/bench/code.lua" "$TOKEN" | summary
+taskset -c 0 wrk -t1 -c"$CONNS" -d5s --latency -s "$ROOT/scripts/bench/code.lua" "$TOKEN" | summary
 
 echo "== sign-in page (GET /oauth/authorize, no session)"
 curl -fsS -o /dev/null -w '%{http_code} %{size_download} bytes\n' -H "Cookie: $BROWSER_COOKIE" "$AUTHORIZE_URL"
-taskset -c 0 wrk -t1 -c64 -d"${SECS}s" --latency -H "Cookie: $BROWSER_COOKIE" "$AUTHORIZE_URL" | summary
+taskset -c 0 wrk -t1 -c"$CONNS" -d"${SECS}s" --latency -H "Cookie: $BROWSER_COOKIE" "$AUTHORIZE_URL" | summary

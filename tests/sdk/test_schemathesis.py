@@ -328,7 +328,7 @@ RULE_VALUES: Dict[str, List[str]] = {
         "ada@example.com", "Ada@Example.COM", " ada@example.com", "a@b@c.de", "a@b", "@b.co", "a@.b.co", "a@b.co.",
         "a b@c.de", "é@b.co", "", "x@" + "y" * 249 + ".co", "x@" + "y" * 250 + ".co",
     ],
-    "Password": ["12345678", "1234567", "x" * 1024, "x" * 1025, "tabs\tand\nlines", "\u00e9" * 8],
+    "Password": ["k7q!zv2m", "k7q!zv2", "x" * 1024, "x" * 1025, "tabs\tand\nlines", "\u00e9" * 8],
     # Well-formed ARNs of no key: KMS refuses them (503), past the rule.
     "KmsKeyArn": [
         "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",

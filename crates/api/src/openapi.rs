@@ -312,14 +312,17 @@ string_rule!(
 string_rule!(
     /// `zone::cimd_allowlist_entry`.
     CimdAllowlistEntry,
-    "An exact client ID URL (https; http only on localhost, 127.0.0.1 or [::1]), a wildcard origin \
+    "An exact client ID URL (https, with a DNS name or an IPv4 address; http only on localhost, 127.0.0.1 or [::1]), a wildcard origin \
      whose single `*` replaces the leftmost subdomain label (`https://*.example.com`), or `*`.",
     min = Some(1),
     max = Some(2048),
     pattern = format!(
-        r"^(?:\*|https://\*\.{LBL}(?:\.{LBL})+(?::[0-9]{{1,5}})?|(?:https://{}|http://(?:localhost|127\.0\.0\.1|\[::1\])){PORT}(?:[/?][^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000#*]*)?)$",
+        r"^(?:\*|https://\*\.{LBL}(?:\.{LBL})+(?::[0-9]{{1,5}})?|(?:https://(?:{}|{IPV4})|http://(?:localhost|127\.0\.0\.1|\[::1\])){PORT}(?:[/?][^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000#*]*)?)$",
         host(),
         LBL = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?",
+        // An exact https client ID may name an IPv4 address (a private
+        // deployment, the CIMD tests' loopback document server).
+        IPV4 = r"(?:(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])",
     ),
 );
 
