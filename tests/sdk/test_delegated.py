@@ -242,6 +242,8 @@ def test_connect_during_sign_in_then_brokered_refreshed_revoked(client, delegate
 
         # A scope the resource defines but the grant does not hold: the same error, naming the scope.
         client.zones.resources.update(d.api_resource_id, zone_id=d.lz.zone_id, scopes=[*SCOPES, "admin"])
+        # The token path trusts a looked-up resource for LOOKUP_TTL (1 s, crates/authserver/src/lookups.rs).
+        time.sleep(1.2)
         r = exchange(d, user_tokens["access_token"], scope="admin")
         assert_insufficient(r, d, "a scope outside the grant")
         assert "does not grant scope \"admin\"" in r.json()["error_description"], r.text
