@@ -114,3 +114,50 @@ macro_rules! store_tests {
         )* }
     };
 }
+
+/// A zone (in a default organization, its data key wrapped by master key
+/// `m`) for store tests that need a zone to own their rows.
+pub async fn zone(store: &Store) -> keyzone_domain::ZoneId {
+    use keyzone_core::store::{
+        KeyWrapping, NewZoneKeys, OrganizationStore, VaultStore, WrappedDataKey, ZoneStore,
+    };
+    use keyzone_domain::{zone::ZoneDraft, OrganizationId, Timestamp, ZoneId};
+    let now = Timestamp::now();
+    let org = store
+        .ensure_organization(&keyzone_domain::organization::Organization {
+            id: OrganizationId::generate(),
+            label: "default".into(),
+            name: "O".into(),
+            created_at: now,
+            updated_at: now,
+        })
+        .await
+        .unwrap();
+    store.init_master_key_id("m").await.unwrap();
+    let z = ZoneDraft {
+        name: "Z".into(),
+        ..Default::default()
+    }
+    .into_zone(ZoneId::generate(), org.id, keyzone_domain::id::random_id());
+    store
+        .insert_zone(
+            &z,
+            &NewZoneKeys {
+                data_key: WrappedDataKey {
+                    zone_id: z.id.clone(),
+                    version: 1,
+                    wrapping: KeyWrapping::Master {
+                        master_key_id: "m".into(),
+                    },
+                    wrapped: vec![1],
+                    created_at: now,
+                },
+                signing_keys: vec![],
+                platform_providers: vec![],
+                platform_applications: vec![],
+            },
+        )
+        .await
+        .unwrap();
+    z.id
+}

@@ -2,16 +2,14 @@
 //! PostgreSQL: filters, revocation (nested), status over time, isolation.
 
 use keyzone_core::store::{
-    GrantFilter, GrantStore, KeyWrapping, NewZoneKeys, SessionFilter, SessionStore, UserAgentStore,
-    UserFilter, UserStore, VaultStore, WrappedDataKey, ZoneStore,
+    GrantFilter, GrantStore, SessionFilter, SessionStore, UserAgentStore, UserFilter, UserStore,
 };
 use keyzone_domain::identity::{
     Grant, RecordStatus, Session, SessionKind, User, UserAgent, UserStatus,
 };
-use keyzone_domain::zone::ZoneDraft;
 use keyzone_domain::{
-    GrantId, OrganizationId, PageRequest, ProviderId, ResourceId, SessionId, Sort, Timestamp,
-    UserAgentId, UserId, ZoneId,
+    GrantId, PageRequest, ProviderId, ResourceId, SessionId, Sort, Timestamp, UserAgentId, UserId,
+    ZoneId,
 };
 use keyzone_store::Store;
 
@@ -24,47 +22,7 @@ keyzone_store::store_tests!(
     grant_tokens_refresh_is_single_flight_and_zone_scoped
 );
 
-async fn zone(store: &Store) -> ZoneId {
-    use keyzone_core::store::OrganizationStore;
-    let now = Timestamp::now();
-    let org = store
-        .ensure_organization(&keyzone_domain::organization::Organization {
-            id: OrganizationId::generate(),
-            label: "default".into(),
-            name: "O".into(),
-            created_at: now,
-            updated_at: now,
-        })
-        .await
-        .unwrap();
-    store.init_master_key_id("m").await.unwrap();
-    let z = ZoneDraft {
-        name: "Z".into(),
-        ..Default::default()
-    }
-    .into_zone(ZoneId::generate(), org.id, keyzone_domain::id::random_id());
-    store
-        .insert_zone(
-            &z,
-            &NewZoneKeys {
-                data_key: WrappedDataKey {
-                    zone_id: z.id.clone(),
-                    version: 1,
-                    wrapping: KeyWrapping::Master {
-                        master_key_id: "m".into(),
-                    },
-                    wrapped: vec![1],
-                    created_at: now,
-                },
-                signing_keys: vec![],
-                platform_providers: vec![],
-                platform_applications: vec![],
-            },
-        )
-        .await
-        .unwrap();
-    z.id
-}
+use keyzone_store::testing::zone;
 
 fn user(zone: &ZoneId, email: &str, t: i64) -> User {
     User {

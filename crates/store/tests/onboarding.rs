@@ -2,14 +2,10 @@
 //! and PostgreSQL: single use, attempts, replacement, expiry, uniqueness
 //! of an invited email, and two-zone isolation.
 
-use keyzone_core::store::{
-    Constraint, KeyWrapping, NewZoneKeys, OnboardingStore, StoreError, UserStore, WrappedDataKey,
-    ZoneStore,
-};
+use keyzone_core::store::{Constraint, OnboardingStore, StoreError, UserStore};
 use keyzone_domain::identity::{User, UserStatus};
 use keyzone_domain::invitation::Invitation;
-use keyzone_domain::zone::ZoneDraft;
-use keyzone_domain::{InvitationId, OrganizationId, PageRequest, Timestamp, UserId, ZoneId};
+use keyzone_domain::{InvitationId, PageRequest, Timestamp, UserId, ZoneId};
 use keyzone_store::Store;
 
 keyzone_store::store_tests!(
@@ -17,47 +13,7 @@ keyzone_store::store_tests!(
     invitations_are_unique_per_zone_single_use_and_isolated
 );
 
-async fn zone(store: &Store) -> ZoneId {
-    use keyzone_core::store::{OrganizationStore, VaultStore};
-    let now = Timestamp::now();
-    let org = store
-        .ensure_organization(&keyzone_domain::organization::Organization {
-            id: OrganizationId::generate(),
-            label: "default".into(),
-            name: "O".into(),
-            created_at: now,
-            updated_at: now,
-        })
-        .await
-        .unwrap();
-    store.init_master_key_id("m").await.unwrap();
-    let z = ZoneDraft {
-        name: "Z".into(),
-        ..Default::default()
-    }
-    .into_zone(ZoneId::generate(), org.id, keyzone_domain::id::random_id());
-    store
-        .insert_zone(
-            &z,
-            &NewZoneKeys {
-                data_key: WrappedDataKey {
-                    zone_id: z.id.clone(),
-                    version: 1,
-                    wrapping: KeyWrapping::Master {
-                        master_key_id: "m".into(),
-                    },
-                    wrapped: vec![1],
-                    created_at: now,
-                },
-                signing_keys: vec![],
-                platform_providers: vec![],
-                platform_applications: vec![],
-            },
-        )
-        .await
-        .unwrap();
-    z.id
-}
+use keyzone_store::testing::zone;
 
 fn user(zone: &ZoneId, email: &str) -> User {
     let now = Timestamp::now();
